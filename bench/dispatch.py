@@ -1,0 +1,196 @@
+"""dlrhub's dispatch benchmark (issue 3): throughput vs a bare-aiohttp ceiling, latency at a
+steady report rate, flat cost with a big history, and isolation from a hanging webhook.
+
+    .venv/bin/python bench/dispatch.py [--quick] [--backends sqlite,postgresql] ...
+
+Starts everything itself (a receiver process, dlrhub processes, fresh databases) and stops
+and drops all of it at the end, on Ctrl-C or on failure. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common import run
+from deploy import ReceiverClient, Topology, dlrhub_commands, start_receiver
+from harness import BENCH_DIR, Harness
+from report import Row, machine, render, write_json
+from scenarios import Context
+from seeding import dlrhub_env
+from suite import Sizes, run_topology
+
+SCENARIOS = ("backlog", "latency", "flat", "isolation")
+
+
+@dataclass(frozen=True)
+class Options:
+    sizes: Sizes
+    topologies: list[Topology]
+    scenarios: set[str]
+    pg_dsn: str
+    env: dict[str, str]
+    output: Path
+    keep_logs: bool
+    profile: Path | None
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes (10k backlog, 100k done)")
+    p.add_argument("--backends", default="sqlite,postgresql", help="default: %(default)s")
+    p.add_argument("--pg-workers", default="1,2", help="worker counts on PostgreSQL (%(default)s)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="default: %(default)s")
+    p.add_argument("--backlog", type=int, help="due deliveries (100,000; quick 10,000)")
+    p.add_argument(
+        "--backlog-webhooks", type=int, default=1, help="webhooks sharing the backlog (1)"
+    )
+    p.add_argument("--done", type=int, help="succeeded rows for flat (1,000,000; quick 100,000)")
+    p.add_argument("--rate", type=float, default=500.0, help="reports/s for latency (500)")
+    p.add_argument("--duration", type=float, help="seconds of steady reports (15; quick 10)")
+    p.add_argument("--per-webhook", type=int, help="isolation deliveries/webhook (1000; quick 100)")
+    p.add_argument("--pools", default="64,256", help="ceiling connection pools (%(default)s)")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs per throughput row; the median is shown"
+    )
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("DLRHUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="an existing PostgreSQL database to connect to for CREATE/DROP DATABASE",
+    )
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="dlrhub env")
+    p.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "latest.json")
+    p.add_argument("--keep-logs", action="store_true", help="keep the work dir and its logs")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run each dlrhub process under `py-spy record` (pip install py-spy); collapsed\n"
+        "stacks go to DIR/<tag>-<setup>-<process>.txt (summarise: bench/profiles.py)",
+    )
+    a = p.parse_args(argv)
+    quick = a.quick
+    sizes = Sizes(
+        backlog=a.backlog or (10_000 if quick else 100_000),
+        done=a.done if a.done is not None else (100_000 if quick else 1_000_000),
+        rate=a.rate,
+        duration_s=a.duration or (10.0 if quick else 15.0),
+        per_webhook=a.per_webhook or (100 if quick else 1000),
+        pools=[int(x) for x in a.pools.split(",")],
+        quick=quick,
+        repeat=max(1, a.repeat),
+        webhooks=max(1, a.backlog_webhooks),
+    )
+    topologies = []
+    for backend in a.backends.split(","):
+        if backend not in ("sqlite", "postgresql"):
+            p.error(f"unknown backend {backend!r}")
+        counts = [1] if backend == "sqlite" else [int(x) for x in a.pg_workers.split(",")]
+        topologies += [Topology(backend, n) for n in counts]
+    scenarios = set(a.scenarios.split(","))
+    if not scenarios <= set(SCENARIOS):
+        p.error(f"scenarios are {', '.join(SCENARIOS)}")
+    env = {key: value for key, _, value in (item.partition("=") for item in a.env)}
+    pg_dsn = a.pg_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return Options(sizes, topologies, scenarios, pg_dsn, env, a.output, a.keep_logs, a.profile)
+
+
+def base_env(extra: dict[str, str]) -> dict[str, str]:
+    """dlrhub's settings for every run: loopback plain-HTTP targets allowed, quiet logs."""
+    return dlrhub_env(
+        {
+            "DLRHUB_ALLOW_HTTP": "true",
+            "DLRHUB_ALLOW_PRIVATE_TARGETS": "true",
+            "DLRHUB_LOG_LEVEL": "warning",
+            **extra,
+        }
+    )
+
+
+def header(opts: Options, info: dict[str, object]) -> list[str]:
+    s = opts.sizes
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"dlrhub dispatch benchmark{' (--quick)' if s.quick else ''} · "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M}Z · commit {info['commit']}"
+        f"{' + uncommitted src changes' if info['dirty'] else ''}",
+        f"{info['cpus']} CPU cores shared by dlrhub, the receiver, PostgreSQL and the load "
+        f"generator (load average now {load}).",
+        "Receiver: plain HTTP on 127.0.0.1, aiohttp in its own process, answers 200 at once. "
+        f"Ceiling: bare aiohttp loop, same requests, pool {'/'.join(map(str, s.pools))} (best).",
+        f"Sizes: backlog {s.backlog:,} due · flat {s.done:,} done + {s.backlog:,} due · "
+        f"latency {s.rate:g} reports/s for {s.duration_s:g} s · isolation "
+        f"{s.per_webhook:,} x 100 healthy (+{s.per_webhook:,} to 1 hanging).",
+        "dlrhub: default settings (plain-HTTP loopback targets allowed, log level warning)"
+        + "".join(f", {k}={v}" for k, v in opts.env.items())
+        + ".",
+        "deliv/s: arrivals at the receiver / (last - first arrival); latency: report accepted "
+        "(HTTP 200) → webhook arrival; RSS: peak (VmHWM) of the largest dispatching process;",
+        "CPU ms/dlv: CPU time of all dlrhub processes per delivery (the ceiling's per request).",
+    ]
+
+
+async def bench(opts: Options) -> list[Row]:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    harness = Harness(opts.pg_dsn, keep_logs=opts.keep_logs, profile_dir=opts.profile)
+    if opts.profile is not None:
+        opts.profile.mkdir(parents=True, exist_ok=True)
+    atexit.register(harness.close_sync)
+    rows: list[Row] = []
+    try:
+        if any(t.backend == "postgresql" for t in opts.topologies):
+            for name in await harness.drop_stale():
+                print(f"dropped stale database {name}", file=sys.stderr)
+        env = base_env(opts.env)
+        _, receiver_url = await start_receiver(harness, env)
+        async with ReceiverClient(receiver_url) as receiver:
+            ctx = Context(
+                harness=harness,
+                receiver_url=receiver_url,
+                receiver=receiver,
+                env=env,
+                commands=dlrhub_commands(),
+                carrier_token=secrets.token_urlsafe(16),
+                done_rows=opts.sizes.done,
+            )
+            for topology in opts.topologies:
+                rows += await run_topology(ctx, topology, opts.sizes, opts.scenarios)
+    finally:
+        if opts.keep_logs:
+            print(f"logs kept in {harness.workdir}", file=sys.stderr)
+        await harness.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    info = machine()
+    head = header(opts, info)
+    try:
+        rows = run(bench(opts))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            "interrupted: every process and database the benchmark started is gone", file=sys.stderr
+        )
+        return 130
+    print(render(rows, head))
+    write_json(opts.output, rows, {"header": head, "machine": info, "sizes": vars(opts.sizes)})
+    print(f"\nresults: {opts.output}")
+    return 1 if any("error" in row.details for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Filling a dlrhub database for a scenario, fast: accounts through dlrhub's own services,
+backlogs written straight into its tables (SQLAlchemy Core executemany on SQLite, COPY on
+PostgreSQL) after `dlrhub db upgrade`."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from common import event_payload
+from sqlalchemy.engine import make_url
+
+from dlrhub.config import Settings
+from dlrhub.services.hub import Hub
+from dlrhub.store.engine import create_engine
+from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
+
+CHUNK = 20_000
+EVENT_COLUMNS = (
+    "id",
+    "account_id",
+    "event_type",
+    "channel",
+    "payload",
+    "occurred_at",
+    "created_at",
+)
+DELIVERY_COLUMNS = (
+    "id",
+    "account_id",
+    "event_id",
+    "webhook_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+ATTEMPT_COLUMNS = ("delivery_id", "attempted_at", "duration_ms", "response_status", "response_body")
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    api_key: str
+    webhook_id: str
+
+
+def upgrade(url: str, env: dict[str, str]) -> None:
+    """`dlrhub db upgrade`, the documented way to create the schema."""
+    subprocess.run(
+        [sys.executable, "-m", "dlrhub", "db", "upgrade"],
+        env={**env, "DLRHUB_DATABASE_URL": url},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def create_accounts(url: str, callback_urls: Sequence[str]) -> list[Account]:
+    """One account per URL, each with its delivery-status webhook pointing there."""
+    hub = Hub.build(Settings(database_url=url, dev=True))
+    created: list[Account] = []
+    try:
+        for callback_url in callback_urls:
+            account = await hub.accounts.create(f"bench-{uuid.uuid4().hex[:12]}")
+            webhook = await hub.delivery_status.create(account.account_id, callback_url)
+            created.append(Account(account.account_id, account.api_key, webhook.id))
+    finally:
+        await hub.db.dispose()
+    return created
+
+
+def _rows(
+    owners: Iterator[Account], count: int, done: bool, start: datetime
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Chunks of (events, deliveries, attempts) rows as tuples in the *_COLUMNS order.
+    Due rows get increasing `next_attempt_at` in `owners` order, so the claim order
+    interleaves webhooks exactly as given."""
+    template = event_payload("MESSAGE_ID", "CUSTOMER_ID", start)
+    status, attempts = ("succeeded", 1) if done else ("pending", 0)
+    for offset in range(0, count, CHUNK):
+        ev, dl, at = [], [], []
+        for i in range(offset, min(count, offset + CHUNK)):
+            owner = next(owners)
+            event_id, delivery_id = str(uuid.uuid4()), str(uuid.uuid4())
+            at_time = start + timedelta(microseconds=i)
+            payload = template.replace("MESSAGE_ID", str(uuid.uuid4())).replace(
+                "CUSTOMER_ID", f"bench-{i:09d}"
+            )
+            ev.append((event_id, owner.account_id, "DELIVERY", "SMS", payload, at_time, at_time))
+            due = None if done else at_time
+            account, webhook = owner.account_id, owner.webhook_id
+            dl.append(
+                (delivery_id, account, event_id, webhook, status, attempts, due, at_time, at_time)
+            )
+            if done:
+                at.append((delivery_id, at_time, 3, 200, ""))
+        yield ev, dl, at
+
+
+def _insert_sqlite(url: str, chunks: Iterator[Any]) -> None:
+    path = make_url(url).database
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        for ev, dl, at in chunks:
+            with engine.begin() as conn:
+                conn.execute(
+                    events.insert(), [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in ev]
+                )
+                conn.execute(
+                    deliveries.insert(), [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in dl]
+                )
+                if at:
+                    conn.execute(
+                        delivery_attempts.insert(),
+                        [dict(zip(ATTEMPT_COLUMNS, r, strict=True)) for r in at],
+                    )
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+
+
+async def _insert_postgres(url: str, chunks: Iterator[Any]) -> None:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for ev, dl, at in chunks:
+            async with conn.transaction():
+                await conn.copy_records_to_table("events", records=ev, columns=EVENT_COLUMNS)
+                await conn.copy_records_to_table("deliveries", records=dl, columns=DELIVERY_COLUMNS)
+                if at:
+                    await conn.copy_records_to_table(
+                        "delivery_attempts", records=at, columns=ATTEMPT_COLUMNS
+                    )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def insert_deliveries(
+    url: str, owners: Sequence[Account], count: int, *, done: bool = False
+) -> None:
+    """`count` events with one delivery each, owned round-robin by `owners`. Due ones
+    (`done=False`) are pending and due now; done ones succeeded a day ago, with their
+    attempt logged."""
+    if count <= 0:
+        return
+    start = datetime.now(UTC) - (timedelta(days=1) if done else timedelta(seconds=count / 1e6))
+    chunks = _rows(itertools.cycle(owners), count, done, start)
+    if url.startswith("sqlite"):
+        await asyncio.to_thread(_insert_sqlite, url, chunks)
+    else:
+        await _insert_postgres(url, chunks)
+
+
+async def clone_messages(url: str, message_id: str, n: int) -> list[str]:
+    """`n` copies of a message sent through the API (new ids, nothing left for the
+    simulator to do): many reportable messages without `n` calls to the send API."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            row = (await conn.execute(sa.select(messages).where(messages.c.id == message_id))).one()
+            ids = [str(uuid.uuid4()) for _ in range(n)]
+            base = {**row._asdict(), "sim_next": None, "sim_due_at": None}
+            rows = [{**base, "id": id_, "customer_message_id": f"bench-{id_}"} for id_ in ids]
+            for offset in range(0, n, CHUNK):
+                await conn.execute(messages.insert(), rows[offset : offset + CHUNK])
+    finally:
+        await engine.dispose()
+    return ids
+
+
+def dlrhub_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any DLRHUB_ setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRHUB_")}
+    env.update(extra)
+    return env

@@ -1,0 +1,159 @@
+"""Request and response bodies of the public API; field names are the wire's camelCase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.status import Channel, MessageStatus, describe, status_code
+from dlrhub.store.records import MessageRecord, WebhookRecord
+
+
+class SendMessageRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "destination": "+393401234567",
+                    "sender": "ACME",
+                    "body": "Your code is 123456",
+                    "messageId": "order-12345",
+                    "simulation": True,
+                }
+            ]
+        }
+    )
+
+    destination: StrictStr = Field(description="Recipient, E.164.")
+    body: StrictStr = Field(description="Text. SMS: at most 10 GSM 03.38 parts.")
+    sender: StrictStr | None = Field(default=None, description="SMS/RCS sender id or number.")
+    phoneNumberId: StrictStr | None = Field(
+        default=None, description="WhatsApp: the business number it is sent from (E.164)."
+    )
+    messageId: StrictStr | None = Field(
+        default=None,
+        description="Your own id (≤ 64 chars), returned as customerMessageId. Sending the same "
+        "id again returns the first message (200), or 409 if the request differs.",
+    )
+    simulation: StrictBool = Field(
+        default=False, description="Never handed to a carrier; callbacks are still sent."
+    )
+    enableNotification: StrictBool = Field(
+        default=True, description="false: no webhook events for this message."
+    )
+
+
+class SendMessageResponse(BaseModel):
+    messageId: str
+    customerMessageId: str
+    channel: Channel
+    status: MessageStatus
+    totalParts: int
+
+
+class MessageStatusView(BaseModel):
+    messageId: str
+    customerMessageId: str
+    channel: Channel
+    destination: str
+    status: MessageStatus
+    statusCode: int | None
+    description: str
+    sentAt: str
+    deliveredAt: str | None
+    readAt: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, message: MessageRecord) -> MessageStatusView:
+        return cls(
+            messageId=message.id,
+            customerMessageId=message.customer_message_id,
+            channel=message.channel,
+            destination=message.destination,
+            status=message.status,
+            statusCode=status_code(message.status),
+            description=describe(message.status),
+            sentAt=format_timestamp(message.sent_at),
+            deliveredAt=_ts(message.delivered_at),
+            readAt=_ts(message.read_at),
+            error=message.error,
+        )
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return None if moment is None else format_timestamp(moment)
+
+
+class MessageStatusBatch(BaseModel):
+    messages: list[MessageStatusView]
+    notFound: list[str]
+
+
+class DeliveryStatusWebhookRequest(BaseModel):
+    callbackUrl: StrictStr | None = Field(default=None, description="HTTPS URL to POST events to.")
+    url: StrictStr | None = Field(default=None, description="Alias of callbackUrl (seed 001).")
+    method: StrictStr | None = Field(default=None, description="Only POST is supported.")
+
+
+class WebhookHealthFields(BaseModel):
+    """Set when dlrhub stopped sending to a webhook after continuous failure (issue 3)."""
+
+    disabledAt: str | None = Field(
+        default=None, description="When dlrhub stopped sending after continuous failure."
+    )
+    disabledReason: str | None = Field(default=None, description="Why it was disabled.")
+
+    @staticmethod
+    def of_webhook(webhook: WebhookRecord) -> dict[str, str | None]:
+        return {"disabledAt": _ts(webhook.disabled_at), "disabledReason": webhook.disabled_reason}
+
+
+class DeliveryStatusWebhookView(WebhookHealthFields):
+    callbackUrl: str
+    createdAt: str
+    updatedAt: str
+
+    @classmethod
+    def of(cls, webhook: WebhookRecord) -> DeliveryStatusWebhookView:
+        return cls(
+            callbackUrl=webhook.url,
+            createdAt=format_timestamp(webhook.created_at),
+            updatedAt=format_timestamp(webhook.updated_at),
+            **WebhookHealthFields.of_webhook(webhook),
+        )
+
+
+class SigningSecretView(BaseModel):
+    secret: str = Field(description="whsec_<base64>: the HMAC key of webhook-signature.")
+    createdAt: str
+    previousSecretExpiresAt: str | None = Field(
+        description="After a rotation, the old secret also signs until then."
+    )
+
+
+class InboundRequest(BaseModel):
+    source: StrictStr = Field(description="The recipient who replies, E.164.")
+    destination: StrictStr = Field(description="Your number (sender / business number), E.164.")
+    channel: Channel
+    text: StrictStr
+
+
+class InboundResponse(BaseModel):
+    eventId: str
+    eventType: str = "INBOUND"
+
+
+class WabaNumberView(BaseModel):
+    number: str
+    createdAt: str
+
+
+class WabaNumberList(BaseModel):
+    items: list[WabaNumberView]
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,87 @@
+"""Richer webhooks (SPEC §8): per product and report type, four send methods, test."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from dlrhub.api.deps import AccountId, HubDep, problems
+from dlrhub.api.models_custom import TestResultView as ResultView
+from dlrhub.api.models_custom import WebhookList, WebhookRequest, WebhookView
+from dlrhub.services.custom_webhooks import spec_of
+
+# Registered after routes_webhooks, whose /webhooks/delivery-status routes must win.
+router = APIRouter(prefix="/api/partner-gateway/v1", tags=["richer webhooks"])
+ITEM = "/webhooks/{webhookId}"
+
+
+@router.get(
+    "/webhooks",
+    response_model=WebhookList,
+    summary="List the richer webhooks",
+    responses=problems(401),
+)
+async def list_webhooks(account_id: AccountId, hub: HubDep) -> WebhookList:
+    webhooks = await hub.custom_webhooks.list(account_id)
+    return WebhookList(items=[WebhookView.of(w) for w in webhooks])
+
+
+@router.post(
+    "/webhooks",
+    response_model=WebhookView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a richer webhook",
+    description="Any number per account, beside the delivery-status webhook. Each event goes "
+    "to every webhook matching its channel, report type and business number.",
+    responses=problems(400, 401, 413),
+)
+async def create_webhook(
+    request: WebhookRequest, account_id: AccountId, hub: HubDep
+) -> WebhookView:
+    return WebhookView.of(await hub.custom_webhooks.create(account_id, request.spec()))
+
+
+@router.get(ITEM, response_model=WebhookView, summary="Get a webhook", responses=problems(401, 404))
+async def get_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> WebhookView:
+    return WebhookView.of(await hub.custom_webhooks.get(account_id, webhookId))
+
+
+@router.put(
+    ITEM,
+    response_model=WebhookView,
+    summary="Replace a webhook's configuration",
+    description="Effective for the next event; a disabled webhook is enabled again.",
+    responses=problems(400, 401, 404, 413),
+)
+async def update_webhook(
+    webhookId: str, request: WebhookRequest, account_id: AccountId, hub: HubDep
+) -> WebhookView:
+    webhook = await hub.custom_webhooks.update(account_id, webhookId, request.spec())
+    return WebhookView.of(webhook)
+
+
+@router.delete(
+    ITEM,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete a webhook",
+    description="Nothing further is queued for it; attempts already in flight may still arrive.",
+    responses=problems(401, 404),
+)
+async def delete_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> Response:
+    await hub.custom_webhooks.delete(account_id, webhookId)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    f"{ITEM}/test",
+    response_model=ResultView,
+    summary="Send a sample event to the webhook",
+    description="Sends a made-up event in the webhook's own format, signed like a real one, "
+    "and returns what was sent and what came back. A timeout, a TLS failure or a refused "
+    "connection is reported in `error` (still 200).",
+    responses=problems(401, 404),
+)
+async def test_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> ResultView:
+    webhook = await hub.custom_webhooks.get(account_id, webhookId)
+    result = await hub.custom_webhooks.test(account_id, spec_of(webhook))
+    return ResultView.of(result)

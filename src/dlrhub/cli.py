@@ -1,0 +1,345 @@
+"""The `dlrhub` command: run the service, migrate the database, manage accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from dlrhub.config import Settings
+from dlrhub.domain.errors import DlrhubError
+from dlrhub.logs import configure_logging
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="dlrhub: delivery notifications for SMS, WhatsApp and RCS.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Customer accounts and their keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+
+DEMO_ACCOUNT = "demo"
+
+
+def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine on uvloop when available; project errors become a message + exit 1."""
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows
+        pass
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(factory())
+    except DlrhubError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def _with_hub(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from dlrhub.services.hub import Hub
+    from dlrhub.store.migrate import upgrade
+
+    hub = Hub.build(settings)
+    try:
+        await upgrade(hub.db.engine)
+        return await work(hub)
+    finally:
+        await hub.db.dispose()
+
+
+def _settings(dev: bool) -> Settings:
+    return Settings(dev=True) if dev else Settings()
+
+
+DevOption = Annotated[
+    bool,
+    typer.Option(
+        help="Development mode: allows http:// and loopback callback URLs, and creates "
+        "(or reuses) a demo account whose new API key is printed."
+    ),
+]
+HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option(help="TCP port.")]
+
+
+async def _serve_http(settings: Settings, host: str, port: int, *, run_workers: bool) -> None:
+    """Run the HTTP API (and, with `run_workers`, the dispatcher and simulator) until a
+    signal; uvicorn turns SIGINT/SIGTERM into a graceful shutdown that drains deliveries."""
+    import uvicorn
+
+    from dlrhub.api.app import create_app
+    from dlrhub.services.hub import Hub
+    from dlrhub.store.migrate import upgrade
+
+    hub = Hub.build(settings)
+    try:
+        await upgrade(hub.db.engine)
+        typer.echo(f"dlrhub {_version()} on {_safe_url(settings.database_url)}")
+        if settings.dev:
+            typer.echo(f"demo API key: {await _demo_key(hub)}")
+        typer.echo(f"listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        sys.stdout.flush()
+        config = uvicorn.Config(
+            create_app(settings, run_workers=run_workers, hub=hub),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=int(settings.delivery_timeout_s) + 5,
+        )
+        await _graceful_server_class()(config).serve()
+    finally:
+        await hub.db.dispose()
+
+
+def _graceful_server_class() -> type[Any]:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn, except that SIGINT/SIGTERM end in a normal return after the graceful
+        shutdown (which drains deliveries), instead of being re-raised at the process."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self.handle_exit, signum, None)
+            try:
+                yield
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
+
+    return GracefulServer
+
+
+@app.command()
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, dev: DevOption = False) -> None:
+    """Run the API, the dispatcher and the simulator in one process (applies migrations).
+
+    The way to run dlrhub on one machine, and the only one on SQLite."""
+    settings = _settings(dev)
+    configure_logging(settings.log_level, json=settings.log_json)
+    _run(lambda: _serve_http(settings, host, port, run_workers=True))
+
+
+@app.command()
+def api(host: HostOption = "127.0.0.1", port: PortOption = 8000, dev: DevOption = False) -> None:
+    """Run only the HTTP API (applies migrations). Pair with `dlrhub worker` processes on
+    one PostgreSQL: run as many of each as you need, on as many machines."""
+    settings = _settings(dev)
+    configure_logging(settings.log_level, json=settings.log_json)
+    _warn_if_sqlite(settings)
+    _run(lambda: _serve_http(settings, host, port, run_workers=False))
+
+
+@app.command()
+def worker(
+    dev: Annotated[
+        bool, typer.Option(help="Development mode: allows http:// and loopback callback URLs.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", "--port", help="Serve /metrics and /healthz on this port."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", "--host", help="Interface for --metrics-port.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run only the dispatcher and the simulator. Workers share the queue through leases
+    (FOR UPDATE SKIP LOCKED) and wake on LISTEN/NOTIFY; SIGTERM or Ctrl-C drains in-flight
+    deliveries, and a worker that dies has its leases taken over when they expire."""
+    settings = _settings(dev)
+    configure_logging(settings.log_level, json=settings.log_json)
+    _warn_if_sqlite(settings)
+    from dlrhub.worker import run_worker
+
+    _run(lambda: run_worker(settings, metrics_host, metrics_port))
+
+
+def _warn_if_sqlite(settings: Settings) -> None:
+    if settings.is_sqlite:
+        typer.echo(
+            "warning: split api/worker processes on SQLite wake each other only by polling; "
+            "use `dlrhub serve` on SQLite, or PostgreSQL to scale out",
+            err=True,
+        )
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Queue depth and failing webhooks, from the database."""
+
+    async def read(hub: Any) -> tuple[dict[str, int], list[Any]]:
+        return await hub.operations.queue_depth(), await hub.operations.failing_webhooks()
+
+    depth, failing = _run(lambda: _with_hub(Settings(), read))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "queue": depth,
+                    "failingWebhooks": [
+                        {
+                            "webhookId": f.webhook_id,
+                            "account": f.account,
+                            "url": f.url,
+                            "failingSince": _iso(f.failing_since),
+                            "disabledAt": _iso(f.disabled_at),
+                            "disabledReason": f.disabled_reason,
+                        }
+                        for f in failing
+                    ],
+                }
+            )
+        )
+        return
+    typer.echo(
+        f"queue: {depth['pending']} pending, {depth['failed']} retrying, {depth['due']} due now"
+    )
+    if not failing:
+        typer.echo("no failing webhooks")
+    for f in failing:
+        state = f"disabled: {f.disabled_reason}" if f.disabled_at else "failing"
+        typer.echo(f"  {f.account}  {f.url}  since {_iso(f.failing_since)}  {state}")
+
+
+@app.command()
+def send(
+    to: Annotated[str, typer.Option("--to", help="Destination, E.164.")],
+    body: Annotated[str, typer.Option("--body", help="The text.")] = "Hello from dlrhub",
+    channel: Annotated[str, typer.Option(help="sms, whatsapp or rcs.")] = "sms",
+    message_id: Annotated[str | None, typer.Option(help="Your own messageId.")] = None,
+    api_key: Annotated[str, typer.Option(envvar="DLRHUB_API_KEY", help="X-Api-Key.")] = "",
+    url: Annotated[str, typer.Option(help="The dlrhub to talk to.")] = "http://127.0.0.1:8000",
+    real: Annotated[bool, typer.Option(help="simulation: false (needs a carrier).")] = False,
+) -> None:
+    """Send a message through a running dlrhub's API (simulated unless --real)."""
+    from dlrhub.devtools import send_message
+
+    request: dict[str, object] = {"destination": to, "body": body, "simulation": not real}
+    if message_id is not None:
+        request["messageId"] = message_id
+    try:
+        status_code, answer = send_message(url, api_key, channel, request)
+    except OSError as exc:
+        typer.echo(f"error: cannot reach {url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(answer))
+    if status_code >= 400:
+        raise typer.Exit(1)
+
+
+@app.command()
+def listen(
+    port: Annotated[int, typer.Option(help="TCP port.")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface.")] = "127.0.0.1",
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="DLRHUB_SIGNING_SECRET", help="whsec_… to verify signatures."),
+    ] = None,
+) -> None:
+    """A local webhook receiver that prints what arrives and checks its signature; register
+    http://127.0.0.1:PORT/ as a callback of `dlrhub serve --dev` to watch events."""
+    from dlrhub.devtools import listen as run_listener
+
+    def emit(line: str) -> None:
+        typer.echo(line)
+        sys.stdout.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(lambda: run_listener(host, port, secret, emit))
+
+
+def _iso(moment: Any) -> str | None:
+    from dlrhub.domain.payloads import format_timestamp
+
+    return None if moment is None else format_timestamp(moment)
+
+
+async def _demo_key(hub: Any) -> str:
+    """A fresh key for the demo account, creating the account on first start."""
+    if await hub.accounts.find(DEMO_ACCOUNT) is None:
+        created = await hub.accounts.create(DEMO_ACCOUNT)
+        return str(created.api_key)
+    return str(await hub.accounts.new_key(DEMO_ACCOUNT))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to DLRHUB_DATABASE_URL."""
+    settings = Settings()
+
+    async def noop(_hub: Any) -> None:
+        return None
+
+    _run(lambda: _with_hub(settings, noop))
+    typer.echo(f"database at {_safe_url(settings.database_url)} is up to date")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    name: Annotated[str, typer.Argument(help="A unique account name.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print only {"accountId", "apiKey"} as JSON.')
+    ] = False,
+) -> None:
+    """Create an account and print its API key (shown only this once)."""
+
+    async def create(hub: Any) -> Any:
+        return await hub.accounts.create(name)
+
+    created = _run(lambda: _with_hub(Settings(), create))
+    if as_json:
+        typer.echo(json.dumps({"accountId": created.account_id, "apiKey": created.api_key}))
+    else:
+        typer.echo(f"account {created.name} ({created.account_id})")
+        typer.echo(f"API key: {created.api_key}")
+        typer.echo("Keep the key: it is stored hashed and cannot be shown again.")
+
+
+@accounts_app.command("add-waba")
+def accounts_add_waba(
+    account: Annotated[str, typer.Argument(help="Account id or name.")],
+    number: Annotated[str, typer.Argument(help="WhatsApp business number, E.164.")],
+) -> None:
+    """Register a WhatsApp business (WABA) number to an account."""
+
+    async def add(hub: Any) -> tuple[str, str]:
+        result: tuple[str, str] = await hub.accounts.add_waba_number(account, number)
+        return result
+
+    account_id, added = _run(lambda: _with_hub(Settings(), add))
+    typer.echo(f"{added} now belongs to account {account_id}")
+
+
+def _version() -> str:
+    from dlrhub import __version__
+
+    return __version__
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()

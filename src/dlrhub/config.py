@@ -1,0 +1,77 @@
+"""The one settings object. Built by the entry points (CLI, app factory), never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dlrhub.domain.carrier import parse_tokens
+from dlrhub.domain.retry import DEFAULT_SCHEDULE, parse_schedule
+from dlrhub.domain.urlpolicy import UrlPolicy
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./dlrhub.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of dlrhub; each is read from a `DLRHUB_`-prefixed environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="DLRHUB_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    simulator_delay_ms: int = Field(default=1000, ge=0)
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_SCHEDULE
+    delivery_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    ca_bundle: Path | None = None
+    allow_http: bool = False
+    allow_private_targets: bool = False
+    dev: bool = False
+
+    # Dispatcher tuning. A lease must outlive one attempt (the timeout) with room to record it.
+    lease_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    claim_batch: int = Field(default=200, ge=1)
+    max_in_flight: int = Field(default=256, ge=1)
+    max_in_flight_per_webhook: int = Field(default=64, ge=1)
+    # Isolation: consecutive failures that pause a webhook, the first pause (doubling on
+    # each failed probe), and how long a webhook may fail every attempt before it is disabled.
+    circuit_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=5.0, gt=0)
+    circuit_max_cooldown_s: float = Field(default=300.0, gt=0)
+    disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Carriers that may report outcomes: "name:token,name2:token2" (kept as {token: name}).
+    carrier_tokens: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    log_level: str = "info"
+    log_json: bool = False
+    # Signs dashboard session cookies. Unset: a random secret per process (sessions end when it
+    # restarts); set it to share sessions between several `dlrhub api` processes.
+    dashboard_secret: str | None = None
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_schedule(value)
+        if isinstance(value, int | float):
+            return (float(value),)
+        return value
+
+    @field_validator("carrier_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: object) -> object:
+        return parse_tokens(value) if isinstance(value, str) else value
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        return UrlPolicy(
+            allow_http=self.allow_http or self.dev,
+            allow_private=self.allow_private_targets or self.dev,
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,36 @@
+"""The dashboard (SPEC §12): server-rendered pages for people, over the same services as the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from dlrhub.config import Settings
+from dlrhub.dashboard import (
+    routes_auth,
+    routes_deliveries,
+    routes_delivery_status,
+    routes_messages,
+    routes_webhooks,
+)
+from dlrhub.dashboard.session import SessionCodec, process_secret
+from dlrhub.dashboard.web import PREFIX
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount(app: FastAPI, settings: Settings) -> None:
+    """Serve the dashboard at /dashboard (pages and their static files)."""
+    app.state.dashboard_sessions = SessionCodec(process_secret(settings.dashboard_secret))
+    # The delivery-status routes come before `/webhooks/{id}` so that they win the match.
+    for module in (
+        routes_auth,
+        routes_delivery_status,
+        routes_webhooks,
+        routes_deliveries,
+        routes_messages,
+    ):
+        app.include_router(module.router)
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")

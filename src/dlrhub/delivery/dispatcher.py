@@ -1,0 +1,318 @@
+"""The dispatcher: claims due deliveries, sends them, schedules retries (DESIGN.md).
+
+Isolation: a global in-flight limit, a per-webhook limit and a circuit breaker. A webhook
+at its limit or paused is excluded from the claim itself, so its backlog never occupies a
+global slot and healthy webhooks keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from datetime import timedelta
+
+import structlog
+
+from dlrhub.config import Settings
+from dlrhub.delivery.buffer import JobBuffer
+from dlrhub.delivery.client import AttemptResult, DeliveryClient
+from dlrhub.delivery.recorder import Recorder
+from dlrhub.delivery.requests import build_request
+from dlrhub.domain.circuit import CircuitBreaker
+from dlrhub.domain.retry import next_retry_delay, parse_retry_after
+from dlrhub.metrics import Metrics
+from dlrhub.services.signals import Clock, Signals
+from dlrhub.store import deliveries as store
+from dlrhub.store.database import Database
+from dlrhub.store.records import AttemptOutcome, DeliveryJob
+
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def outcome_of(
+    job: DeliveryJob,
+    result: AttemptResult,
+    *,
+    schedule: tuple[float, ...],
+    clock: Clock,
+    jitter: float,
+) -> AttemptOutcome:
+    """What an attempt means for its delivery: done, retry later, or dead."""
+    now = clock()
+    attempts = job.attempts + 1
+    body = result.body[:1024].decode("utf-8", errors="replace") if result.status else None
+    status, error, next_at = "succeeded", None, None
+    if not result.succeeded:
+        retry_after = None
+        if result.status in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(_header(result, "retry-after"), now)
+        delay = next_retry_delay(schedule, attempts, jitter, retry_after)
+        error = result.error or f"HTTP {result.status}"
+        status = "dead" if delay is None else "failed"
+        next_at = None if delay is None else now + timedelta(seconds=delay)
+    return AttemptOutcome(
+        delivery_id=job.delivery_id,
+        webhook_id=job.webhook.id,
+        attempted_at=now,
+        duration_ms=result.duration_ms,
+        response_status=result.status,
+        response_body=body,
+        error=error,
+        new_status=status,
+        attempts=attempts,
+        next_attempt_at=next_at,
+    )
+
+
+def _header(result: AttemptResult, name: str) -> str | None:
+    for key, value in result.headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        signals: Signals,
+        clock: Clock,
+        client: DeliveryClient,
+        settings: Settings,
+        worker_id: str,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._db = db
+        self._signals = signals
+        self._clock = clock
+        self._client = client
+        self._settings = settings
+        self._worker_id = worker_id
+        self._metrics = metrics or Metrics()
+        self._recorder = Recorder(
+            db, clock, signals, disable_after=timedelta(seconds=settings.disable_after_s)
+        )
+        self._breaker = CircuitBreaker(
+            threshold=settings.circuit_threshold,
+            base_cooldown_s=settings.circuit_cooldown_s,
+            max_cooldown_s=settings.circuit_max_cooldown_s,
+        )
+        self._buffer = JobBuffer()
+        # Claimed deliveries this worker may hold: in flight plus buffered.
+        self._max_held = 2 * settings.max_in_flight
+        self._per_webhook: Counter[str] = Counter()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._unsent: set[str] = set()
+        self._slot_freed = asyncio.Event()
+        self._drained_at: float | None = None
+        self._drained_excluding: set[str] = set()
+        self._random = random.Random()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        background = [
+            asyncio.create_task(self._recorder.run()),
+            asyncio.create_task(self._renew_leases(stop)),
+        ]
+        try:
+            await self._loop(stop)
+        finally:
+            await self._drain()
+            await self._recorder.close()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._slot_freed.clear()
+            self._start_from_buffer()
+            await self._release_paused()
+            room = self._max_held - len(self._buffer) - len(self._in_flight)
+            limit = min(room, self._settings.claim_batch)
+            # Claim in worthwhile batches; an idle worker claims whatever is there.
+            worthwhile = limit * 4 >= self._settings.claim_batch or not self._in_flight
+            if limit > 0 and worthwhile and self._may_find_more():
+                # Clear before claiming: a wake-up that lands during the claim is not lost.
+                self._signals.deliveries.clear()
+                claimed = await self._claim(limit)
+                self._buffer.add(claimed)
+                self._start_from_buffer()
+                if len(claimed) == limit:
+                    continue  # there is probably more
+                self._after_short_claim()
+            await self._idle(stop)
+
+    def _after_short_claim(self) -> None:
+        """The queue had less than we asked for: remember it, so that finishing attempts
+        do not each trigger another claim that finds nothing."""
+        self._drained_at = time.monotonic()
+        self._drained_excluding = self._excluded_webhooks(self._drained_at)
+
+    def _may_find_more(self) -> bool:
+        """Whether a claim can find anything the last short claim did not: new work was
+        signalled, the poll interval passed, or a webhook it skipped has room again."""
+        if self._drained_at is None or self._signals.deliveries.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._drained_at >= self._settings.poll_interval_s:
+            return True
+        half = 2 * self._settings.max_in_flight_per_webhook
+        return any(
+            self._per_webhook[w] + self._buffer.held(w) < half
+            and w not in self._breaker.open_keys(now)
+            for w in self._drained_excluding
+        )
+
+    def _slots_for(self, webhook_id: str, now: float) -> int:
+        allowed = self._breaker.concurrency(
+            webhook_id, now, self._settings.max_in_flight_per_webhook
+        )
+        return max(0, allowed - self._per_webhook[webhook_id])
+
+    def _start_from_buffer(self) -> None:
+        free = self._settings.max_in_flight - len(self._in_flight)
+        if free <= 0 or not len(self._buffer):
+            return
+        now = time.monotonic()
+        for job in self._buffer.take(lambda webhook_id: self._slots_for(webhook_id, now), free):
+            self._start(job)
+
+    def _excluded_webhooks(self, now: float) -> set[str]:
+        """Webhooks not to claim for: paused, or already holding enough work here."""
+        cap = 4 * self._settings.max_in_flight_per_webhook
+        excluded = self._breaker.open_keys(now)
+        for webhook_id in {*self._per_webhook, *self._buffer.webhooks()}:
+            if self._per_webhook[webhook_id] + self._buffer.held(webhook_id) >= cap:
+                excluded.add(webhook_id)
+        return excluded
+
+    async def _claim(self, limit: int) -> list[DeliveryJob]:
+        now = self._clock()
+        try:
+            async with self._db.transaction() as conn:
+                ids = await store.claim_due(
+                    conn,
+                    now=now,
+                    lease_until=now + timedelta(seconds=self._settings.lease_s),
+                    worker=self._worker_id,
+                    limit=limit,
+                    exclude_webhooks=self._excluded_webhooks(time.monotonic()),
+                )
+                return await store.load_jobs(conn, ids, now)
+        except Exception:
+            log.exception("claiming deliveries failed")
+            return []
+
+    async def _release_paused(self) -> None:
+        """Give back what is buffered for webhooks whose circuit just opened: held here,
+        it would only age; in the queue it waits for the next probe like everything else."""
+        paused = [
+            w for w in self._buffer.webhooks() if w in self._breaker.open_keys(time.monotonic())
+        ]
+        ids = [job.delivery_id for w in paused for job in self._buffer.drop(w)]
+        if ids:
+            await self._release(ids)
+
+    def _start(self, job: DeliveryJob) -> None:
+        self._unsent.add(job.delivery_id)
+        self._per_webhook[job.webhook.id] += 1
+        self._metrics.in_flight.inc()
+        task = asyncio.create_task(self._attempt(job))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slot_freed.set()
+
+    async def _attempt(self, job: DeliveryJob) -> None:
+        try:
+            request = build_request(job, int(self._clock().timestamp()))
+            result = await self._client.send(request)
+        finally:
+            self._per_webhook[job.webhook.id] -= 1
+            if self._per_webhook[job.webhook.id] <= 0:
+                del self._per_webhook[job.webhook.id]
+            self._metrics.in_flight.dec()
+        self._unsent.discard(job.delivery_id)
+        self._breaker.record(job.webhook.id, result.succeeded, time.monotonic())
+        outcome = outcome_of(
+            job,
+            result,
+            schedule=self._settings.retry_schedule,
+            clock=self._clock,
+            jitter=self._random.uniform(-1.0, 1.0),
+        )
+        self._recorder.add(outcome)
+        self._metrics.deliveries.labels(outcome.new_status).inc()
+        self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        self._metrics.open_circuits.set(self._breaker.not_closed(time.monotonic()))
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Sleep until woken (new work, a freed slot, stop), the next due time, or the poll
+        interval, whichever comes first."""
+        timeout = self._settings.poll_interval_s
+        if not len(self._buffer):
+            with contextlib.suppress(Exception):
+                async with self._db.reading() as conn:
+                    due = await store.earliest_due(conn)
+                if due is not None:
+                    timeout = min(timeout, max(0.0, (due - self._clock()).total_seconds()))
+        # Due but not claimable (its webhook is paused or busy): wait a little, don't spin.
+        timeout = max(timeout, min(0.05, self._settings.poll_interval_s))
+        waiters = [
+            asyncio.create_task(self._signals.deliveries.wait()),
+            asyncio.create_task(self._slot_freed.wait()),
+            asyncio.create_task(stop.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _renew_leases(self, stop: asyncio.Event) -> None:
+        """Buffered deliveries can wait behind a slow webhook longer than a lease: keep their
+        leases alive so no other worker sends them meanwhile."""
+        interval = self._settings.lease_s / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            held = [*self._buffer.ids(), *self._unsent]
+            if not held or stop.is_set():
+                continue
+            now = self._clock()
+            try:
+                async with self._db.transaction() as conn:
+                    await store.renew_leases(
+                        conn, held, self._worker_id, now + timedelta(seconds=self._settings.lease_s)
+                    )
+            except Exception:
+                log.exception("renewing leases failed", count=len(held))
+
+    async def _release(self, ids: list[str]) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await store.release(conn, ids)
+        except Exception:
+            log.exception("releasing leases failed; they will expire", count=len(ids))
+
+    async def _drain(self) -> None:
+        """Give back what is buffered, let in-flight attempts finish (bounded by the
+        timeout), then give back whatever did not get an outcome."""
+        await self._release([job.delivery_id for job in self._buffer.drain()])
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=self._settings.delivery_timeout_s + 1)
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight)
+        if self._unsent:
+            await self._release(sorted(self._unsent))
+            self._unsent.clear()

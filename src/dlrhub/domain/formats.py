@@ -1,0 +1,261 @@
+"""The request a richer webhook (SPEC §8) receives for an event: pure functions, no I/O.
+
+An event's *report* is its values under the logical parameter names (`transactionId`,
+`messageId`, ...), every value a string, fixed when the event is emitted. A webhook renames
+them (`parameters`), adds its `customParams` and picks a send method:
+
+- `GET`: the pairs are appended to the URL's query string (after any query the URL already
+  has), percent-encoded as UTF-8 (space is `%20`); no body. The signed content is the whole
+  query string of the request, exactly as sent (without the `?`).
+- `POST`: the same encoding as the body, `application/x-www-form-urlencoded`.
+- `JSON`: one object of strings, `application/json`.
+- `XML`: `<?xml version="1.0" encoding="UTF-8"?><report><name>value</name>...</report>`,
+  `application/xml`; text is escaped, a carriage return is sent as `&#13;` so that it
+  survives parsing, and characters XML 1.0 cannot carry are replaced by U+FFFD.
+
+For `POST`, `JSON` and `XML` the signed content is the body, byte for byte. Pairs come in the
+order of the logical names in SPEC §8, then the custom parameters in the order given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote, urlencode
+
+from dlrhub.domain.outgoing import OutgoingRequest, signed_request
+from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.status import EventType, MessageStatus, status_code
+from dlrhub.domain.webhook_rules import allowed_parameters
+
+__all__ = [
+    "FormattedRequest",
+    "custom_request",
+    "dlr_report",
+    "format_request",
+    "mo_report",
+    "report_from_payload",
+    "sample_report",
+    "xml_text",
+]
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+SAMPLE_NUMBER = "+393401234567"
+SAMPLE_TEXT = "This is a test message from dlrhub"
+
+
+@dataclass(frozen=True)
+class FormattedRequest:
+    method: str  # the HTTP method: GET or POST
+    url: str
+    content_type: str | None
+    body: bytes
+    signed_content: bytes
+
+
+def _time(moment: datetime | None) -> str:
+    return "" if moment is None else format_timestamp(moment)
+
+
+def dlr_report(
+    *,
+    message_id: str,
+    customer_message_id: str,
+    destination: str,
+    status: MessageStatus,
+    sent_at: datetime,
+    delivered_at: datetime | None,
+    read_at: datetime | None,
+) -> dict[str, str]:
+    """The DLR values of a message now at `status` (a DELIVERY or a READ event)."""
+    code = status_code(status)
+    delivered = status in (MessageStatus.DELIVERED, MessageStatus.READ)
+    return {
+        "transactionId": customer_message_id,
+        "messageId": message_id,
+        "errorCode": "0" if delivered or code is None else str(code),
+        "mobileNumber": destination,
+        "receivedTime": _time(sent_at),
+        "deliveredTime": _time(delivered_at),
+        "readTime": _time(read_at),
+        "status": status.value,
+    }
+
+
+def mo_report(
+    *, message_id: str, source: str, text: str, received_at: datetime, message_type: str = "TEXT"
+) -> dict[str, str]:
+    """The MO values of an inbound message; `mobileNumber` is the sender."""
+    return {
+        "messageId": message_id,
+        "mobileNumber": source,
+        "text": text,
+        "receivedTime": _time(received_at),
+        "messageType": message_type,
+    }
+
+
+def report_from_payload(event_id: str, payload: Mapping[str, object]) -> dict[str, str]:
+    """Best effort for an event stored without a report: what its §6 payload tells."""
+
+    def text(key: str) -> str:
+        value = payload.get(key)
+        return "" if value is None else str(value)
+
+    event_type = text("eventType")
+    if event_type == EventType.INBOUND.value:
+        return {
+            "messageId": event_id,
+            "mobileNumber": text("source"),
+            "text": text("text"),
+            "receivedTime": text("timestamp"),
+            "messageType": text("messageType"),
+        }
+    is_read = event_type == EventType.READ.value
+    status = "READ" if is_read else text("status")
+    delivered = status in ("DELIVERED", "READ")
+    return {
+        "transactionId": text("customerMessageId"),
+        "messageId": text("messageId"),
+        "errorCode": "0" if delivered else text("statusCode"),
+        "mobileNumber": text("destination"),
+        "receivedTime": "",
+        "deliveredTime": text("timestamp") if status == "DELIVERED" else "",
+        "readTime": text("timestamp") if is_read else "",
+        "status": status,
+    }
+
+
+def sample_report(report_type: str, *, sample_id: str, now: datetime) -> dict[str, str]:
+    """A made-up event of this report type, for testing an endpoint."""
+    if report_type == "MO":
+        return mo_report(
+            message_id=sample_id, source=SAMPLE_NUMBER, text=SAMPLE_TEXT, received_at=now
+        )
+    return dlr_report(
+        message_id=sample_id,
+        customer_message_id=f"test-{sample_id[:8]}",
+        destination=SAMPLE_NUMBER,
+        status=MessageStatus.DELIVERED,
+        sent_at=now - timedelta(seconds=2),
+        delivered_at=now,
+        read_at=None,
+    )
+
+
+def _clean(value: str) -> str:
+    # A lone surrogate cannot be encoded as UTF-8 in any format.
+    if value.isascii():
+        return value
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+
+
+def _pairs(
+    report_type: str,
+    report: Mapping[str, str],
+    parameters: Mapping[str, str],
+    custom_params: Mapping[str, str],
+) -> list[tuple[str, str]]:
+    pairs = [
+        (_clean(parameters[logical]), _clean(report.get(logical, "")))
+        for logical in allowed_parameters(report_type)
+        if logical in parameters
+    ]
+    pairs.extend((_clean(name), _clean(value)) for name, value in custom_params.items())
+    return pairs
+
+
+def _is_xml_char(cp: int) -> bool:
+    return cp in (0x9, 0xA) or 0x20 <= cp <= 0xD7FF or 0xE000 <= cp <= 0xFFFD or cp >= 0x10000
+
+
+def xml_text(value: str) -> str:
+    """`value` as XML character data that parses back to itself (see the module doc)."""
+    escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace("\r", "&#13;")
+    if all(_is_xml_char(ord(ch)) for ch in escaped):
+        return escaped
+    return "".join(ch if _is_xml_char(ord(ch)) else "\ufffd" for ch in escaped)
+
+
+def _query(pairs: Sequence[tuple[str, str]]) -> str:
+    return urlencode(list(pairs), quote_via=quote)
+
+
+def _with_query(url: str, query: str) -> str:
+    if not query:
+        return url
+    if "?" not in url:
+        return f"{url}?{query}"
+    if url.endswith(("?", "&")):
+        return url + query
+    return f"{url}&{query}"
+
+
+def format_request(
+    *,
+    method: str,
+    url: str,
+    report_type: str,
+    report: Mapping[str, str],
+    parameters: Mapping[str, str],
+    custom_params: Mapping[str, str],
+) -> FormattedRequest:
+    """The method, URL, content type and body of one request, and the bytes to sign."""
+    pairs = _pairs(report_type, report, parameters, custom_params)
+    if method == "GET":
+        target = _with_query(url, _query(pairs))
+        signed = target.partition("?")[2].encode("utf-8")
+        return FormattedRequest("GET", target, None, b"", signed)
+    if method == "POST":
+        body = _query(pairs).encode("ascii")
+        return FormattedRequest("POST", url, "application/x-www-form-urlencoded", body, body)
+    if method == "JSON":
+        text = json.dumps(dict(pairs), ensure_ascii=False, separators=(",", ":"))
+        return FormattedRequest(
+            "POST", url, "application/json", text.encode("utf-8"), text.encode()
+        )
+    if method == "XML":
+        elements = "".join(f"<{name}>{xml_text(value)}</{name}>" for name, value in pairs)
+        body = f"{XML_DECLARATION}<report>{elements}</report>".encode()
+        return FormattedRequest("POST", url, "application/xml", body, body)
+    raise ValueError(f"unknown send method {method!r}")
+
+
+def custom_request(
+    *,
+    method: str,
+    url: str,
+    report_type: str,
+    report: Mapping[str, str],
+    parameters: Mapping[str, str],
+    custom_params: Mapping[str, str],
+    custom_headers: Mapping[str, str],
+    event_id: str,
+    secrets: Sequence[str],
+    timestamp: int,
+    user_agent: str,
+) -> OutgoingRequest:
+    """The whole signed request; custom headers never replace the platform's own."""
+    formatted = format_request(
+        method=method,
+        url=url,
+        report_type=report_type,
+        report=report,
+        parameters=parameters,
+        custom_params=custom_params,
+    )
+    return signed_request(
+        method=formatted.method,
+        url=formatted.url,
+        content_type=formatted.content_type,
+        body=formatted.body,
+        signed_content=formatted.signed_content,
+        event_id=event_id,
+        secrets=secrets,
+        timestamp=timestamp,
+        user_agent=user_agent,
+        custom_headers=custom_headers,
+    )

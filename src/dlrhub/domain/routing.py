@@ -1,0 +1,50 @@
+"""Which webhooks an event goes to (SPEC §5, §8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dlrhub.domain.status import Channel, EventType
+
+
+class ReportType(StrEnum):
+    DLR = "DLR"
+    MO = "MO"
+
+
+REPORT_TYPE_OF_EVENT: dict[EventType, ReportType] = {
+    EventType.DELIVERY: ReportType.DLR,
+    EventType.READ: ReportType.DLR,
+    EventType.INBOUND: ReportType.MO,
+}
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    """The facts of an event that routing looks at."""
+
+    channel: Channel
+    event_type: EventType
+    # The WhatsApp business number the event concerns (sent from, or replied to).
+    business_number: str | None
+
+
+@dataclass(frozen=True)
+class WebhookFilter:
+    """What a webhook subscribes to. The delivery-status webhook subscribes to everything."""
+
+    is_delivery_status: bool
+    product: str | None = None
+    report_type: str | None = None
+    waba_number: str | None = None
+
+
+def wants(webhook: WebhookFilter, event: EventRoute) -> bool:
+    if webhook.is_delivery_status:
+        return True
+    if webhook.product != event.channel.value:
+        return False
+    if webhook.report_type != REPORT_TYPE_OF_EVENT[event.event_type].value:
+        return False
+    return webhook.waba_number is None or webhook.waba_number == event.business_number

@@ -1,0 +1,75 @@
+"""The background half of a process: dispatcher and simulator, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from datetime import timedelta
+
+import structlog
+
+from dlrhub.carriers.simulator import Simulator
+from dlrhub.delivery.dispatcher import Dispatcher
+from dlrhub.metrics import Metrics
+from dlrhub.services.hub import Hub
+from dlrhub.store.engine import DELIVERIES_CHANNEL, SIMULATION_CHANNEL, listen
+
+log = structlog.get_logger(__name__)
+
+
+class Workers:
+    """Runs until `stop()`; then finishes or releases in-flight work before returning."""
+
+    def __init__(self, hub: Hub, metrics: Metrics | None = None) -> None:
+        self._hub = hub
+        self.metrics = metrics or Metrics()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        hub = self._hub
+        settings = hub.settings
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        simulator = Simulator(
+            db=hub.db,
+            signals=hub.signals,
+            clock=hub.clock,
+            delay=timedelta(milliseconds=settings.simulator_delay_ms),
+            poll_interval_s=settings.poll_interval_s,
+        )
+        # The process's shared client: the API's "test webhook" uses the same one.
+        async with hub.http.session() as client:
+            dispatcher = Dispatcher(
+                db=hub.db,
+                signals=hub.signals,
+                clock=hub.clock,
+                client=client,
+                settings=settings,
+                worker_id=worker_id,
+                metrics=self.metrics,
+            )
+            log.info("workers started", worker_id=worker_id)
+            tasks = [dispatcher.run(self._stop), simulator.run(self._stop)]
+            if not hub.db.is_sqlite:
+                # Other processes (API nodes, other workers) queue work too: wake on NOTIFY.
+                tasks.append(
+                    listen(
+                        settings.database_url,
+                        {
+                            DELIVERIES_CHANNEL: hub.signals.deliveries_queued,
+                            SIMULATION_CHANNEL: hub.signals.simulation_queued,
+                        },
+                        self._stop,
+                    )
+                )
+            await asyncio.gather(*tasks)
+        log.info("workers stopped", worker_id=worker_id)

@@ -1,0 +1,70 @@
+"""Reports from real carriers (HTTP DLR ingest, an SMPP bridge): the same path as the simulator."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from dlrhub.domain.carrier import CarrierOutcome
+from dlrhub.domain.errors import NotFound, Unauthorized
+from dlrhub.domain.sending import check_inbound
+from dlrhub.domain.status import Channel
+from dlrhub.services.messaging import MessagingService
+from dlrhub.services.reports import apply_status
+from dlrhub.services.signals import Clock, Signals
+from dlrhub.store import accounts as account_store
+from dlrhub.store import messages as message_store
+from dlrhub.store.database import Database
+
+
+class CarrierReports:
+    def __init__(
+        self,
+        db: Database,
+        signals: Signals,
+        clock: Clock,
+        tokens: Mapping[str, str],
+        messaging: MessagingService,
+    ) -> None:
+        self._db = db
+        self._signals = signals
+        self._clock = clock
+        self._tokens = dict(tokens)
+        self._messaging = messaging
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The carrier's name for a `Bearer <token>` header."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("carrier reports need Authorization: Bearer <token>")
+        for known, name in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.strip().encode()):
+                return name
+        raise Unauthorized("unknown carrier token")
+
+    async def report(self, message_id: str, outcome: CarrierOutcome) -> bool:
+        """Apply a report; False when it changes nothing (intermediate, late or repeated)."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            message = (await message_store.by_ids(conn, [message_id])).get(message_id)
+            if message is None:
+                raise NotFound(f"no message {message_id!r}")
+            if outcome.status is None:
+                return False
+            queued = await apply_status(
+                conn, message, outcome.status, occurred_at=now, error=outcome.error, now=now
+            )
+        if queued:
+            self._signals.deliveries_queued()
+        return queued is not None
+
+    async def inbound(self, *, source: str, destination: str, channel: Channel, text: str) -> str:
+        """A reply to one of an account's business numbers becomes that account's INBOUND."""
+        check_inbound(source, destination, text)  # bad input is a 400 before any 404
+        async with self._db.reading() as conn:
+            account_id = await account_store.waba_owner(conn, destination)
+        if account_id is None:
+            raise NotFound(f"{destination} is not a business number of any account")
+        return await self._messaging.receive_inbound(
+            account_id, source=source, destination=destination, channel=channel, text=text
+        )

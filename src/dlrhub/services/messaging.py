@@ -1,0 +1,171 @@
+"""Sending messages, polling their status, and replies (inbound) from recipients."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
+from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
+from dlrhub.domain.simulation import simulated_outcome
+from dlrhub.domain.status import Channel, MessageStatus
+from dlrhub.services.reports import record_inbound
+from dlrhub.services.signals import Clock, Signals
+from dlrhub.store import messages as store
+from dlrhub.store.database import Database
+from dlrhub.store.engine import is_unique_violation
+from dlrhub.store.records import MessageRecord
+
+MAX_POLL_IDS = 100
+
+
+def _could_exist(customer_message_id: str) -> bool:
+    """Whether a message could have this id: one with a NUL is never stored (messageId refuses
+    control characters), and asking PostgreSQL for it would be an error, not a miss."""
+    return "\x00" not in customer_message_id
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: MessageRecord
+    created: bool
+
+
+@dataclass(frozen=True)
+class StatusBatch:
+    messages: list[MessageRecord]
+    not_found: list[str]
+
+
+class MessagingService:
+    def __init__(
+        self,
+        db: Database,
+        signals: Signals,
+        clock: Clock,
+        *,
+        simulator_delay: timedelta,
+        carrier_channels: frozenset[Channel] = frozenset(),
+    ) -> None:
+        self._db = db
+        self._signals = signals
+        self._clock = clock
+        self._simulator_delay = simulator_delay
+        # Channels with a real carrier connector configured; none ships yet (see README).
+        self._carrier_channels = carrier_channels
+
+    async def send(
+        self, account_id: str, fields: SendFields, customer_message_id: str | None
+    ) -> SendResult:
+        parts = check_send(fields, customer_message_id)
+        if not fields.simulation and fields.channel not in self._carrier_channels:
+            raise Unprocessable(
+                f"no carrier connector is configured for {fields.channel.value}; "
+                'send with "simulation": true to test without a carrier'
+            )
+        message_id = str(uuid.uuid4())
+        fingerprint = request_fingerprint(fields)
+        now = self._clock()
+        message = MessageRecord(
+            id=message_id,
+            account_id=account_id,
+            customer_message_id=customer_message_id or message_id,
+            channel=fields.channel,
+            destination=fields.destination,
+            sender=fields.sender,
+            phone_number_id=fields.phone_number_id,
+            body=fields.body,
+            request_hash=fingerprint,
+            simulation=fields.simulation,
+            enable_notification=fields.enable_notification,
+            total_parts=parts,
+            status=MessageStatus.SENT,
+            error=None,
+            sent_at=now,
+            delivered_at=None,
+            read_at=None,
+            updated_at=now,
+        )
+        # A simulated message carries the simulator's first step, in the same row.
+        sim_next = simulated_outcome(fields.destination) if fields.simulation else None
+        try:
+            async with self._db.transaction() as conn:
+                await store.insert_message(
+                    conn,
+                    message,
+                    sim_next=sim_next,
+                    sim_due_at=now + self._simulator_delay if sim_next else None,
+                )
+        except Exception as exc:
+            if customer_message_id is None or not is_unique_violation(exc):
+                raise
+            return await self._replayed(account_id, customer_message_id, fingerprint)
+        if fields.simulation:
+            self._signals.simulation_queued()
+        return SendResult(message, created=True)
+
+    async def _replayed(
+        self, account_id: str, customer_message_id: str, fingerprint: str
+    ) -> SendResult:
+        async with self._db.reading() as conn:
+            existing = await store.by_customer_id(conn, account_id, customer_message_id)
+        if existing is None:  # the conflicting row vanished: its account was deleted
+            raise Conflict(f"messageId {customer_message_id!r} is being used concurrently")
+        if existing.request_hash != fingerprint:
+            raise Conflict(
+                f"messageId {customer_message_id!r} was already used for a different message"
+            )
+        return SendResult(existing, created=False)
+
+    async def status(
+        self, account_id: str, customer_message_id: str, channel: Channel | None = None
+    ) -> MessageRecord:
+        message = None
+        if _could_exist(customer_message_id):
+            async with self._db.reading() as conn:
+                message = await store.by_customer_id(conn, account_id, customer_message_id)
+        if message is None or (channel is not None and message.channel is not channel):
+            raise NotFound(f"no message with customerMessageId {customer_message_id!r}")
+        return message
+
+    async def statuses(self, account_id: str, raw_ids: str) -> StatusBatch:
+        ids = list(dict.fromkeys(part.strip() for part in raw_ids.split(",") if part.strip()))
+        if not ids:
+            raise InvalidInput(
+                "give at least one id",
+                errors=[FieldError("customerMessageIds", "must list at least one id")],
+            )
+        if len(ids) > MAX_POLL_IDS:
+            raise InvalidInput(
+                f"at most {MAX_POLL_IDS} ids per request, got {len(ids)}",
+                errors=[FieldError("customerMessageIds", f"at most {MAX_POLL_IDS} ids")],
+            )
+        async with self._db.reading() as conn:
+            found = await store.by_customer_ids(
+                conn, account_id, [i for i in ids if _could_exist(i)]
+            )
+        return StatusBatch(
+            messages=[found[i] for i in ids if i in found],
+            not_found=[i for i in ids if i not in found],
+        )
+
+    async def receive_inbound(
+        self, account_id: str, *, source: str, destination: str, channel: Channel, text: str
+    ) -> str:
+        check_inbound(source, destination, text)
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            event_id, queued = await record_inbound(
+                conn,
+                account_id=account_id,
+                source=source,
+                destination=destination,
+                channel=channel,
+                text=text,
+                occurred_at=now,
+                now=now,
+            )
+        if queued:
+            self._signals.deliveries_queued()
+        return event_id

@@ -1,0 +1,112 @@
+"""Queries on accounts, API keys, signing secrets and WhatsApp business numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dlrhub.store.schema import accounts, api_keys, signing_secrets, waba_numbers
+
+
+async def insert_account(conn: AsyncConnection, account_id: str, name: str, now: datetime) -> None:
+    await conn.execute(accounts.insert().values(id=account_id, name=name, created_at=now))
+
+
+async def find_account(conn: AsyncConnection, id_or_name: str) -> tuple[str, str] | None:
+    """(id, name) of the account with this id or this name."""
+    row = (
+        await conn.execute(
+            select(accounts.c.id, accounts.c.name).where(
+                or_(accounts.c.id == id_or_name, accounts.c.name == id_or_name)
+            )
+        )
+    ).first()
+    return None if row is None else (row.id, row.name)
+
+
+async def insert_api_key(
+    conn: AsyncConnection, key_id: str, account_id: str, prefix: str, key_hash: str, now: datetime
+) -> None:
+    await conn.execute(
+        api_keys.insert().values(
+            id=key_id, account_id=account_id, prefix=prefix, key_hash=key_hash, created_at=now
+        )
+    )
+
+
+async def account_for_key_hash(conn: AsyncConnection, key_hash: str) -> str | None:
+    return (
+        await conn.execute(
+            select(api_keys.c.account_id).where(
+                api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def insert_signing_secret(
+    conn: AsyncConnection, secret_id: str, account_id: str, secret: str, now: datetime
+) -> None:
+    await conn.execute(
+        signing_secrets.insert().values(
+            id=secret_id, account_id=account_id, secret=secret, created_at=now
+        )
+    )
+
+
+async def live_secrets(
+    conn: AsyncConnection, account_ids: list[str], now: datetime
+) -> dict[str, list[tuple[str, datetime, datetime | None]]]:
+    """Per account, each live secret: (secret, created_at, expires_at), newest first."""
+    rows = await conn.execute(
+        select(
+            signing_secrets.c.account_id,
+            signing_secrets.c.secret,
+            signing_secrets.c.created_at,
+            signing_secrets.c.expires_at,
+        )
+        .where(
+            signing_secrets.c.account_id.in_(account_ids),
+            or_(signing_secrets.c.expires_at.is_(None), signing_secrets.c.expires_at > now),
+        )
+        .order_by(signing_secrets.c.created_at.desc())
+    )
+    result: dict[str, list[tuple[str, datetime, datetime | None]]] = {}
+    for row in rows:
+        result.setdefault(row.account_id, []).append((row.secret, row.created_at, row.expires_at))
+    return result
+
+
+async def retire_current_secret(
+    conn: AsyncConnection, account_id: str, expires_at: datetime
+) -> None:
+    await conn.execute(
+        update(signing_secrets)
+        .where(signing_secrets.c.account_id == account_id, signing_secrets.c.expires_at.is_(None))
+        .values(expires_at=expires_at)
+    )
+
+
+async def insert_waba_number(
+    conn: AsyncConnection, account_id: str, number: str, now: datetime
+) -> None:
+    await conn.execute(
+        waba_numbers.insert().values(number=number, account_id=account_id, created_at=now)
+    )
+
+
+async def waba_owner(conn: AsyncConnection, number: str) -> str | None:
+    return (
+        await conn.execute(select(waba_numbers.c.account_id).where(waba_numbers.c.number == number))
+    ).scalar_one_or_none()
+
+
+async def list_waba_numbers(conn: AsyncConnection, account_id: str) -> list[tuple[str, datetime]]:
+    rows = await conn.execute(
+        select(waba_numbers.c.number, waba_numbers.c.created_at)
+        .where(waba_numbers.c.account_id == account_id)
+        .order_by(waba_numbers.c.number)
+    )
+    return [(row.number, row.created_at) for row in rows]

@@ -1,0 +1,245 @@
+"""The delivery queue: claim due deliveries under a lease, record attempts in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dlrhub.store.accounts import live_secrets
+from dlrhub.store.engine import lock_for_claim
+from dlrhub.store.records import AttemptOutcome, DeliveryJob, WebhookRecord
+from dlrhub.store.schema import deliveries, delivery_attempts, events, webhooks
+
+# Spelled as literal SQL so PostgreSQL can match the partial index `ix_deliveries_due`.
+_SENDABLE = text("deliveries.status IN ('pending', 'failed')")
+
+
+async def claim_due(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    worker: str,
+    limit: int,
+    exclude_webhooks: Collection[str] = (),
+) -> list[str]:
+    """Lease up to `limit` due deliveries to `worker` in one statement; returns their ids.
+
+    `exclude_webhooks` are webhooks this worker will not send to right now (at their
+    concurrency limit, or paused by the circuit breaker); disabled webhooks are skipped.
+    """
+    disabled = select(webhooks.c.id).where(webhooks.c.disabled_at.is_not(None))
+    query = select(deliveries.c.id).where(
+        _SENDABLE,
+        deliveries.c.next_attempt_at <= now,
+        or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < now),
+        deliveries.c.webhook_id.not_in(disabled.scalar_subquery()),
+    )
+    if exclude_webhooks:
+        query = query.where(deliveries.c.webhook_id.not_in(list(exclude_webhooks)))
+    due = lock_for_claim(query.order_by(deliveries.c.next_attempt_at).limit(limit))
+    rows = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(due.scalar_subquery()))
+        .values(lease_expires_at=lease_until, leased_by=worker)
+        .returning(deliveries.c.id)
+    )
+    return [row.id for row in rows]
+
+
+async def load_jobs(
+    conn: AsyncConnection, delivery_ids: Sequence[str], now: datetime
+) -> list[DeliveryJob]:
+    """The claimed deliveries with their event, webhook and the account's live secrets.
+
+    A batch usually holds many deliveries per webhook: each webhook and each account's
+    secrets are read and built once per batch, not once per delivery.
+    """
+    if not delivery_ids:
+        return []
+    rows = (
+        await conn.execute(
+            select(
+                deliveries.c.id,
+                deliveries.c.attempts,
+                deliveries.c.webhook_id,
+                events.c.id.label("event_id"),
+                events.c.account_id,
+                events.c.event_type,
+                events.c.payload,
+                events.c.report,
+            )
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(deliveries.c.id.in_(list(delivery_ids)))
+        )
+    ).all()
+    hooks = {
+        row.id: WebhookRecord.from_row(row)
+        for row in await conn.execute(
+            select(webhooks).where(webhooks.c.id.in_({row.webhook_id for row in rows}))
+        )
+    }
+    secrets = {
+        account_id: [secret for secret, _, _ in live]
+        for account_id, live in (
+            await live_secrets(conn, sorted({row.account_id for row in rows}), now)
+        ).items()
+    }
+    return [
+        DeliveryJob(
+            delivery_id=row.id,
+            attempts=row.attempts,
+            account_id=row.account_id,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            payload=row.payload,
+            webhook=hooks[row.webhook_id],
+            secrets=secrets.get(row.account_id, []),
+            report=None if row.report is None else dict(row.report),
+        )
+        for row in rows
+    ]
+
+
+async def record_outcomes(
+    conn: AsyncConnection, outcomes: Sequence[AttemptOutcome], now: datetime
+) -> None:
+    """Log every attempt and move every delivery on, in two batched statements."""
+    if not outcomes:
+        return
+    await conn.execute(
+        delivery_attempts.insert(),
+        [
+            {
+                "delivery_id": o.delivery_id,
+                "attempted_at": o.attempted_at,
+                "duration_ms": o.duration_ms,
+                "response_status": o.response_status,
+                "response_body": o.response_body,
+                "error": o.error,
+            }
+            for o in outcomes
+        ],
+    )
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_error=bindparam("b_error"),
+            lease_expires_at=None,
+            leased_by=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": o.delivery_id,
+                "b_status": o.new_status,
+                "b_attempts": o.attempts,
+                "b_next": o.next_attempt_at,
+                "b_error": o.error,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+async def update_webhook_health(
+    conn: AsyncConnection,
+    latest: dict[str, AttemptOutcome],
+    now: datetime,
+    disable_after: timedelta,
+) -> list[str]:
+    """Track each webhook's failure streak from its latest outcome, and disable the ones
+    that have failed every attempt for `disable_after`. Returns the ids just disabled."""
+    healthy = [w for w, o in latest.items() if o.new_status == "succeeded"]
+    failing = [w for w, o in latest.items() if o.new_status != "succeeded"]
+    if healthy:
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(healthy))
+            .values(failing_since=None, last_success_at=now)
+        )
+    if not failing:
+        return []
+    await conn.execute(
+        update(webhooks)
+        .where(webhooks.c.id.in_(failing))
+        .values(failing_since=func.coalesce(webhooks.c.failing_since, now), last_failure_at=now)
+    )
+    rows = await conn.execute(
+        update(webhooks)
+        .where(
+            webhooks.c.id.in_(failing),
+            webhooks.c.disabled_at.is_(None),
+            webhooks.c.failing_since <= now - disable_after,
+        )
+        .values(
+            disabled_at=now,
+            disabled_reason=f"disabled automatically: every attempt failed for "
+            f"{_describe(disable_after)}",
+            updated_at=now,
+        )
+        .returning(webhooks.c.id)
+    )
+    return [row.id for row in rows]
+
+
+def _describe(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+
+
+async def queue_depth(conn: AsyncConnection, now: datetime) -> dict[str, int]:
+    """Deliveries still to send, by state; reads only the small partial index."""
+    rows = await conn.execute(
+        select(deliveries.c.status, func.count()).where(_SENDABLE).group_by(deliveries.c.status)
+    )
+    depth = {"pending": 0, "failed": 0}
+    depth.update({row[0]: int(row[1]) for row in rows})
+    due = await conn.execute(
+        select(func.count()).where(_SENDABLE, deliveries.c.next_attempt_at <= now)
+    )
+    depth["due"] = int(due.scalar_one())
+    return depth
+
+
+async def renew_leases(
+    conn: AsyncConnection, delivery_ids: Sequence[str], worker: str, lease_until: datetime
+) -> None:
+    """Extend the leases this worker still holds (deliveries waiting in its buffer)."""
+    if not delivery_ids:
+        return
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.leased_by == worker)
+        .values(lease_expires_at=lease_until)
+    )
+
+
+async def release(conn: AsyncConnection, delivery_ids: Sequence[str]) -> None:
+    """Give back leases on deliveries that were claimed but not attempted."""
+    if not delivery_ids:
+        return
+    await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(delivery_ids)))
+        .values(lease_expires_at=None, leased_by=None)
+    )
+
+
+async def earliest_due(conn: AsyncConnection) -> datetime | None:
+    """When the next delivery becomes due; a leased one counts at its lease expiry."""
+    due_at = case(
+        (deliveries.c.lease_expires_at.is_(None), deliveries.c.next_attempt_at),
+        else_=deliveries.c.lease_expires_at,
+    )
+    value: datetime | None = (
+        await conn.execute(select(func.min(due_at)).where(_SENDABLE))
+    ).scalar_one_or_none()
+    return value

@@ -1,0 +1,147 @@
+"""Every difference between SQLite and PostgreSQL lives here, and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+log = structlog.get_logger(__name__)
+
+
+# Execution option marking a connection that only reads (see `Database.reading`).
+READ_ONLY = "dlrhub_read_only"
+
+
+def is_sqlite_url(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine tuned for its backend.
+
+    SQLite: WAL so readers never block the writer, a busy timeout so concurrent processes
+    (the CLI beside a running server) wait instead of failing, and `BEGIN IMMEDIATE` so a
+    transaction that will write takes the write lock up front instead of failing to upgrade.
+    """
+    if is_sqlite_url(url):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    # No pre-ping: it costs a round trip on every checkout, and the hot paths (claim, record)
+    # already survive a failed statement by retrying on their next turn.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Readers take no lock at all under WAL; writers take the write lock up front.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def lock_for_claim(query: Select[Any]) -> Select[Any]:
+    """Row locking for a claim query.
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers claim disjoint rows.
+    SQLite: SQLAlchemy drops the clause silently; that is safe because every write
+    transaction there starts with `BEGIN IMMEDIATE`, which serialises writers.
+    """
+    return query.with_for_update(skip_locked=True)
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether a DBAPI error is a unique-constraint violation, on either backend."""
+    message = str(getattr(exc, "orig", exc)).lower()
+    return "unique" in message or "duplicate key" in message
+
+
+# Any fixed 64-bit number: processes migrating the same database take turns on it.
+_MIGRATION_LOCK_KEY = 0x646C7268756221
+
+
+def lock_for_migration(conn: Connection) -> None:
+    """Serialise schema upgrades from processes starting at once (PostgreSQL: a transaction
+    advisory lock; SQLite: BEGIN IMMEDIATE already serialises writers)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"))
+
+
+DELIVERIES_CHANNEL = "dlrhub_deliveries"
+SIMULATION_CHANNEL = "dlrhub_simulation"
+
+
+async def notify(conn: AsyncConnection, channel: str) -> None:
+    """Wake other processes once this transaction commits (PostgreSQL NOTIFY is
+    transactional). SQLite has no cross-process signal: workers there poll."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"NOTIFY {channel}"))
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def listen(
+    url: str,
+    callbacks: dict[str, Callable[[], None]],
+    stop: asyncio.Event,
+    *,
+    retry_s: float = 1.0,
+) -> None:
+    """LISTEN on PostgreSQL channels until `stop`, reconnecting after failures.
+
+    Every (re)connect calls every callback once: notifications sent while we were not
+    listening are lost, so the woken side re-checks the database instead.
+    """
+    import asyncpg
+
+    while not stop.is_set():
+        connection: Any = None
+        try:
+            connection = await asyncpg.connect(asyncpg_dsn(url))
+            lost = asyncio.Event()
+            connection.add_termination_listener(_ignore_args(lost.set))
+            for channel, callback in callbacks.items():
+                await connection.add_listener(channel, _ignore_args(callback))
+                callback()
+            stop_task = asyncio.ensure_future(stop.wait())
+            lost_task = asyncio.ensure_future(lost.wait())
+            await asyncio.wait({stop_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
+            stop_task.cancel()
+            lost_task.cancel()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("LISTEN connection failed; polling until it is back", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), retry_s)
+        finally:
+            if connection is not None and not connection.is_closed():
+                await connection.close()
+
+
+def _ignore_args(callback: Callable[[], None]) -> Callable[..., None]:
+    def on_notify(*_args: object) -> None:
+        callback()
+
+    return on_notify

@@ -1,0 +1,116 @@
+"""Queries on messages, including the simulator's durable schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dlrhub.domain.status import MessageStatus
+from dlrhub.store.engine import SIMULATION_CHANNEL, lock_for_claim, notify
+from dlrhub.store.records import MessageRecord
+from dlrhub.store.schema import messages
+
+
+async def insert_message(
+    conn: AsyncConnection,
+    message: MessageRecord,
+    *,
+    sim_next: MessageStatus | None,
+    sim_due_at: datetime | None,
+) -> None:
+    values = asdict(message) | {
+        "channel": message.channel.value,
+        "status": message.status.value,
+        "sim_next": None if sim_next is None else sim_next.value,
+        "sim_due_at": sim_due_at,
+    }
+    await conn.execute(messages.insert().values(**values))
+    if sim_due_at is not None:
+        await notify(conn, SIMULATION_CHANNEL)
+
+
+async def by_customer_id(
+    conn: AsyncConnection, account_id: str, customer_message_id: str
+) -> MessageRecord | None:
+    row = (
+        await conn.execute(
+            select(messages).where(
+                messages.c.account_id == account_id,
+                messages.c.customer_message_id == customer_message_id,
+            )
+        )
+    ).first()
+    return None if row is None else MessageRecord.from_row(row)
+
+
+async def by_customer_ids(
+    conn: AsyncConnection, account_id: str, customer_message_ids: Sequence[str]
+) -> dict[str, MessageRecord]:
+    rows = await conn.execute(
+        select(messages).where(
+            messages.c.account_id == account_id,
+            messages.c.customer_message_id.in_(list(customer_message_ids)),
+        )
+    )
+    return {row.customer_message_id: MessageRecord.from_row(row) for row in rows}
+
+
+async def by_ids(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+    rows = await conn.execute(select(messages).where(messages.c.id.in_(list(message_ids))))
+    return {row.id: MessageRecord.from_row(row) for row in rows}
+
+
+async def move_status(
+    conn: AsyncConnection, message_id: str, expected: str, values: dict[str, Any]
+) -> bool:
+    """Compare-and-set on the status: only one of two racing reports wins a transition."""
+    result = await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.status == expected)
+        .values(**values)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def claim_simulations(
+    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """Take up to `limit` due simulator steps: (message id, status to report).
+
+    The due time moves to `lease_until`, so a simulator that dies mid-step is retried then.
+    """
+    due = lock_for_claim(
+        select(messages.c.id)
+        .where(text("sim_due_at IS NOT NULL"), messages.c.sim_due_at <= now)
+        .order_by(messages.c.sim_due_at)
+        .limit(limit)
+    )
+    rows = await conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(due.scalar_subquery()))
+        .values(sim_due_at=lease_until)
+        .returning(messages.c.id, messages.c.sim_next)
+    )
+    return [(row.id, row.sim_next) for row in rows]
+
+
+async def schedule_simulation(
+    conn: AsyncConnection, message_id: str, next_status: str | None, due_at: datetime | None
+) -> None:
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(sim_next=next_status, sim_due_at=due_at)
+    )
+
+
+async def earliest_simulation(conn: AsyncConnection) -> datetime | None:
+    value: datetime | None = (
+        await conn.execute(select(func.min(messages.c.sim_due_at)))
+    ).scalar_one_or_none()
+    return value

@@ -1,0 +1,234 @@
+"""The SQL schema, as SQLAlchemy Core tables. Alembic migrations create exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends.
+
+    SQLite has no timezone type: values are stored as naive UTC so that its string
+    comparison orders them correctly, and come back tagged as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+signing_secrets = Table(
+    "signing_secrets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # The HMAC key must be usable, so it cannot be hashed; it never leaves the account's scope.
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # NULL: the current secret. Set when rotated out: it keeps signing until then.
+    Column("expires_at", UTCDateTime),
+    Index("ix_signing_secrets_account", "account_id"),
+)
+
+waba_numbers = Table(
+    "waba_numbers",
+    metadata,
+    Column("number", String(20), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_waba_numbers_account", "account_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_message_id", String(64), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("destination", String(20), nullable=False),
+    Column("sender", String(20)),
+    Column("phone_number_id", String(20)),
+    Column("body", Text, nullable=False),
+    # Fingerprint of the send request: an idempotent retry must carry the same one.
+    Column("request_hash", String(64), nullable=False),
+    Column("simulation", Boolean, nullable=False),
+    Column("enable_notification", Boolean, nullable=False),
+    Column("total_parts", Integer, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("error", Text),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Column("read_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # The simulator's durable to-do: what it reports next, and when. NULL when nothing is due.
+    Column("sim_next", String(10)),
+    Column("sim_due_at", UTCDateTime),
+    Index("uq_messages_account_customer_id", "account_id", "customer_message_id", unique=True),
+    Index(
+        "ix_messages_sim_due",
+        "sim_due_at",
+        sqlite_where=text("sim_due_at IS NOT NULL"),
+        postgresql_where=text("sim_due_at IS NOT NULL"),
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE")),
+    Column("event_type", String(10), nullable=False),
+    Column("channel", String(10), nullable=False),
+    # The business number the event belongs to (WhatsApp routing); NULL when not known.
+    Column("business_number", String(20)),
+    Column("payload", Text, nullable=False),
+    # The event's values under the logical names of SPEC §8 (transactionId, messageId, ...),
+    # as richer webhooks send them; NULL for events stored before migration 0002.
+    Column("report", JSON),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_events_message", "message_id"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # "delivery_status" (the one account-wide callback of §5) or "custom" (§8).
+    Column("kind", String(20), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("product", String(10)),
+    Column("report_type", String(3)),
+    Column("method", String(4), nullable=False, server_default="JSON"),
+    Column("waba_number", String(20)),
+    Column("parameters", JSON, nullable=False, default=dict),
+    Column("custom_params", JSON, nullable=False, default=dict),
+    Column("custom_headers", JSON, nullable=False, default=dict),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Soft delete keeps the delivery log readable after a webhook is removed.
+    Column("deleted_at", UTCDateTime),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    Column("failing_since", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_failure_at", UTCDateTime),
+    Index(
+        "uq_webhooks_one_delivery_status",
+        "account_id",
+        unique=True,
+        sqlite_where=text("kind = 'delivery_status' AND deleted_at IS NULL"),
+        postgresql_where=text("kind = 'delivery_status' AND deleted_at IS NULL"),
+    ),
+    Index("ix_webhooks_account", "account_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", ID, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("webhook_id", ID, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    # pending (never tried) | failed (will retry) | succeeded | dead (gave up) | cancelled.
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_expires_at", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Only deliveries still to send are in this index, so it stays small however many are done.
+    Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=text("status IN ('pending', 'failed')"),
+        postgresql_where=text("status IN ('pending', 'failed')"),
+    ),
+    Index("ix_deliveries_account_created", "account_id", "created_at"),
+    Index("ix_deliveries_webhook_created", "webhook_id", "created_at"),
+    Index("ix_deliveries_event", "event_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("delivery_id", ID, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("response_status", Integer),
+    Column("response_body", Text),
+    Column("error", Text),
+    Index("ix_delivery_attempts_delivery", "delivery_id"),
+)

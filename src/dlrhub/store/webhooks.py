@@ -1,0 +1,94 @@
+"""Queries on webhooks: the account's delivery-status webhook and its richer webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dlrhub.store.records import WebhookRecord
+from dlrhub.store.schema import deliveries, webhooks
+
+DELIVERY_STATUS = "delivery_status"
+CUSTOM = "custom"
+
+
+async def insert_webhook(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(webhooks.insert().values(**values))
+
+
+async def delivery_status_webhook(conn: AsyncConnection, account_id: str) -> WebhookRecord | None:
+    row = (
+        await conn.execute(
+            select(webhooks).where(
+                webhooks.c.account_id == account_id,
+                webhooks.c.kind == DELIVERY_STATUS,
+                webhooks.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return None if row is None else WebhookRecord.from_row(row)
+
+
+async def custom_webhook(
+    conn: AsyncConnection, account_id: str, webhook_id: str
+) -> WebhookRecord | None:
+    row = (
+        await conn.execute(
+            select(webhooks).where(
+                webhooks.c.id == webhook_id,
+                webhooks.c.account_id == account_id,
+                webhooks.c.kind == CUSTOM,
+                webhooks.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return None if row is None else WebhookRecord.from_row(row)
+
+
+async def custom_webhooks(conn: AsyncConnection, account_id: str) -> list[WebhookRecord]:
+    rows = await conn.execute(
+        select(webhooks)
+        .where(
+            webhooks.c.account_id == account_id,
+            webhooks.c.kind == CUSTOM,
+            webhooks.c.deleted_at.is_(None),
+        )
+        .order_by(webhooks.c.created_at, webhooks.c.id)
+    )
+    return [WebhookRecord.from_row(row) for row in rows]
+
+
+async def candidate_webhooks(
+    conn: AsyncConnection, account_id: str, channel: str
+) -> list[WebhookRecord]:
+    """Live, enabled webhooks that may want an event on `channel`; the domain decides which do."""
+    rows = await conn.execute(
+        select(webhooks).where(
+            webhooks.c.account_id == account_id,
+            webhooks.c.deleted_at.is_(None),
+            webhooks.c.disabled_at.is_(None),
+            or_(webhooks.c.kind == DELIVERY_STATUS, webhooks.c.product == channel),
+        )
+    )
+    return [WebhookRecord.from_row(row) for row in rows]
+
+
+async def update_webhook(conn: AsyncConnection, webhook_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(**values))
+
+
+async def delete_webhook(conn: AsyncConnection, webhook_id: str, now: datetime) -> None:
+    """Soft-delete, and cancel what is still queued for it: nothing new is sent."""
+    await conn.execute(
+        update(webhooks).where(webhooks.c.id == webhook_id).values(deleted_at=now, updated_at=now)
+    )
+    await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.webhook_id == webhook_id, deliveries.c.status.in_(("pending", "failed"))
+        )
+        .values(status="cancelled", next_attempt_at=None, updated_at=now)
+    )

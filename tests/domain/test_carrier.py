@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from dlrhub.domain.carrier import (
+    outcome_of_receipt,
+    outcome_of_status,
+    parse_receipt,
+    parse_tokens,
+)
+from dlrhub.domain.errors import InvalidInput
+from dlrhub.domain.status import MessageStatus
+
+RECEIPT = (
+    "id:0123456789 sub:001 dlvrd:001 submit date:2604091030 done date:2604091031 "
+    "stat:{stat} err:{err} text:Hello world"
+)
+
+
+@pytest.mark.parametrize(
+    ("stat", "err", "status", "error"),
+    [
+        ("DELIVRD", "000", MessageStatus.DELIVERED, None),
+        ("UNDELIV", "001", MessageStatus.ERROR, "carrier: UNDELIV (err 001)"),
+        ("REJECTD", "000", MessageStatus.ERROR, "carrier: REJECTD"),
+        ("DELETED", "000", MessageStatus.ERROR, "carrier: DELETED"),
+        ("UNKNOWN", "000", MessageStatus.ERROR, "carrier: UNKNOWN"),
+        ("EXPIRED", "000", MessageStatus.EXPIRED, "carrier: EXPIRED"),
+        ("ENROUTE", "000", None, None),
+        ("ACCEPTD", "000", None, None),
+        ("delivrd", "000", MessageStatus.DELIVERED, None),
+    ],
+)
+def test_receipt_states_map_to_statuses(
+    stat: str, err: str, status: MessageStatus | None, error: str | None
+) -> None:
+    outcome = outcome_of_receipt(RECEIPT.format(stat=stat, err=err))
+    assert outcome.status is status
+    assert outcome.error == error
+
+
+def test_receipt_fields_with_two_word_keys() -> None:
+    fields = parse_receipt(RECEIPT.format(stat="DELIVRD", err="000"))
+    assert fields["submit date"] == "2604091030"
+    assert fields["done date"] == "2604091031"
+    assert fields["text"] == "Hello world"
+
+
+@pytest.mark.parametrize("receipt", ["", "id:1 stat:BOGUS", "no fields at all"])
+def test_receipt_without_known_stat_is_refused(receipt: str) -> None:
+    with pytest.raises(InvalidInput):
+        outcome_of_receipt(receipt)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("DELIVERED", MessageStatus.DELIVERED),
+        ("error", MessageStatus.ERROR),
+        ("EXPIRED", MessageStatus.EXPIRED),
+        ("READ", MessageStatus.READ),
+    ],
+)
+def test_plain_statuses(status: str, expected: MessageStatus) -> None:
+    assert outcome_of_status(status, None).status is expected
+
+
+@pytest.mark.parametrize("status", ["SENT", "RECEIVED", "NOPE", ""])
+def test_statuses_a_carrier_cannot_report(status: str) -> None:
+    with pytest.raises(InvalidInput):
+        outcome_of_status(status, None)
+
+
+def test_tokens() -> None:
+    assert parse_tokens("acme:secret-123, other:token-4567") == {
+        "secret-123": "acme",
+        "token-4567": "other",
+    }
+    assert parse_tokens("") == {}
+
+
+@pytest.mark.parametrize("text", ["nocolon", "name:short", ":tokentoken"])
+def test_malformed_tokens(text: str) -> None:
+    with pytest.raises(ValueError, match="carrier token"):
+        parse_tokens(text)

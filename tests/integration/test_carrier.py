@@ -1,0 +1,166 @@
+"""Carrier DLR and inbound ingest (SPEC §11), on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import Table, func, select
+
+from dlrhub.api.app import create_app
+from dlrhub.services.hub import Hub
+from dlrhub.store.schema import deliveries, events
+from tests.conftest import AccountKey, make_settings
+
+TOKEN = "carrier-token-123"
+CARRIER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def carrier_api(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
+    settings = make_settings(db_url, carrier_tokens=f"acme:{TOKEN}")
+    hub = Hub.build(settings)
+    app = create_app(settings, run_workers=False, hub=hub)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
+            ) as client,
+        ):
+            yield client, hub
+    finally:
+        await hub.db.dispose()
+
+
+async def _sent(client: httpx.AsyncClient, key: AccountKey, channel: str = "sms") -> str:
+    response = await client.post(
+        f"/api/message-server/{channel}/send",
+        json={"destination": "+393401234567", "body": "hello", "simulation": True},
+        headers=key.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["messageId"])
+
+
+async def _count(hub: Hub, table: Table) -> int:
+    async with hub.db.reading() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+@pytest.fixture
+async def key(carrier_api: tuple[httpx.AsyncClient, Hub]) -> AccountKey:
+    created = await carrier_api[1].accounts.create("carrier-test")
+    return AccountKey(created.account_id, created.api_key)
+
+
+async def test_receipt_moves_status_once(
+    carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey
+) -> None:
+    client, hub = carrier_api
+    await client.post(
+        "/api/partner-gateway/v1/webhooks/delivery-status",
+        json={"callbackUrl": "https://127.0.0.1:9/hook"},
+        headers=key.headers,
+    )
+    message_id = await _sent(client, key)
+    receipt = f"id:{message_id} sub:001 dlvrd:001 stat:UNDELIV err:034"
+    first = await client.post(
+        "/carrier/v1/dlr", json={"messageId": message_id, "receipt": receipt}, headers=CARRIER
+    )
+    assert first.status_code == 200, first.text
+    assert first.json() == {"applied": True}
+    again = await client.post(
+        "/carrier/v1/dlr", json={"messageId": message_id, "status": "DELIVERED"}, headers=CARRIER
+    )
+    assert again.json() == {"applied": False}  # ERROR is final: a late report is a no-op
+    assert await _count(hub, events) == 1
+    assert await _count(hub, deliveries) == 1
+    polled = await client.get(
+        f"/api/partner-gateway/v1/messages/status/{message_id}", headers=key.headers
+    )
+    assert polled.json()["status"] == "ERROR"
+    assert polled.json()["statusCode"] == 6
+    assert polled.json()["error"] == "carrier: UNDELIV (err 034)"
+
+
+async def test_intermediate_receipt_is_accepted_without_event(
+    carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey
+) -> None:
+    client, hub = carrier_api
+    message_id = await _sent(client, key)
+    response = await client.post(
+        "/carrier/v1/dlr",
+        json={"messageId": message_id, "receipt": "id:1 stat:ENROUTE err:000"},
+        headers=CARRIER,
+    )
+    assert response.json() == {"applied": False}
+    assert await _count(hub, events) == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({}, {"messageId": "x", "status": "DELIVERED"}, 401),
+        ({"Authorization": "Bearer wrong-token"}, {"messageId": "x", "status": "DELIVERED"}, 401),
+        (CARRIER, {"messageId": "nope", "status": "DELIVERED"}, 404),
+        (CARRIER, {"messageId": "x"}, 400),
+        (CARRIER, {"messageId": "x", "status": "SENT"}, 400),
+        (CARRIER, {"messageId": "x", "receipt": "stat:WHAT"}, 400),
+        (CARRIER, {"messageId": 5, "status": "DELIVERED"}, 400),
+    ],
+)
+async def test_bad_reports_are_refused(
+    carrier_api: tuple[httpx.AsyncClient, Hub],
+    headers: dict[str, str],
+    body: dict[str, object],
+    status: int,
+) -> None:
+    client, _ = carrier_api
+    response = await client.post("/carrier/v1/dlr", json=body, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_inbound_goes_to_the_number_owner(
+    carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey
+) -> None:
+    client, hub = carrier_api
+    await hub.accounts.add_waba_number(key.account_id, "+393409876543")
+    body = {
+        "source": "+393401234567",
+        "destination": "+393409876543",
+        "channel": "WHATSAPP",
+        "text": "Yes",
+    }
+    response = await client.post("/carrier/v1/inbound", json=body, headers=CARRIER)
+    assert response.status_code == 200, response.text
+    unknown = await client.post(
+        "/carrier/v1/inbound", json={**body, "destination": "+390000000001"}, headers=CARRIER
+    )
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("source", "12345"), ("destination", "+39 340"), ("text", ""), ("text", "x" * 4097)],
+)
+async def test_bad_inbound_is_refused_by_the_same_rule_as_simulated_replies(
+    carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey, field: str, value: str
+) -> None:
+    client, _ = carrier_api
+    body = {
+        "source": "+393401234567",
+        "destination": "+393409876543",
+        "channel": "WHATSAPP",
+        "text": "Yes",
+        field: value,
+    }
+    carrier = await client.post("/carrier/v1/inbound", json=body, headers=CARRIER)
+    simulated = await client.post(
+        "/api/partner-gateway/v1/simulate/inbound", json=body, headers=key.headers
+    )
+    assert carrier.status_code == simulated.status_code == 400
+    assert carrier.json()["errors"] == simulated.json()["errors"]
+    assert carrier.json()["errors"][0]["field"] == field
