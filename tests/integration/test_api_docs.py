@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite.core
 import httpx
 import pytest
 
@@ -211,6 +214,7 @@ async def _client_for(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_readyz_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    started_before = set(threading.enumerate())
     unreachable = [
         f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/dlrhub",
         f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/dlrhub.db",
@@ -224,3 +228,20 @@ async def test_readyz_503_when_the_database_is_unreachable(tmp_path: Path) -> No
             health = await client.get("/healthz")
             assert health.status_code == 200
             assert health.json() == {"status": "ok"}
+    await _settle_sqlite_threads(started_before)
+
+
+async def _settle_sqlite_threads(started_before: set[threading.Thread]) -> None:
+    """Wait for aiosqlite's worker threads to finish.
+
+    When aiosqlite fails to open a database it queues its thread's stop without awaiting it;
+    if this test's event loop closed first, that thread would raise "Event loop is closed" and
+    pytest would pin the error on whichever test runs next.
+    """
+    workers = [
+        thread
+        for thread in set(threading.enumerate()) - started_before
+        if getattr(thread, "_target", None) is aiosqlite.core._connection_worker_thread
+    ]
+    for thread in workers:
+        await asyncio.to_thread(thread.join, 5)
