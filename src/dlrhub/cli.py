@@ -14,6 +14,7 @@ import typer
 
 from dlrhub.config import Settings
 from dlrhub.domain.errors import DlrhubError
+from dlrhub.heap import settle_after_startup
 from dlrhub.logs import configure_logging
 
 T = TypeVar("T")
@@ -100,7 +101,9 @@ async def _serve_http(settings: Settings, host: str, port: int, *, run_workers: 
             lifespan="on",
             timeout_graceful_shutdown=int(settings.delivery_timeout_s) + 5,
         )
-        await _graceful_server_class()(config).serve()
+        server = _graceful_server_class()(config)
+        settle_after_startup()
+        await server.serve()
     finally:
         await hub.db.dispose()
 

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # Dispatcher tuning. A lease must outlive one attempt (the timeout) with room to record it.
     lease_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
-    claim_batch: int = Field(default=200, ge=1)
+    claim_batch: int = Field(default=500, ge=1)
     max_in_flight: int = Field(default=256, ge=1)
     max_in_flight_per_webhook: int = Field(default=64, ge=1)
     # Isolation: consecutive failures that pause a webhook, the first pause (doubling on

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from dlrhub.config import Settings
 from dlrhub.domain.errors import DlrhubError
+from dlrhub.heap import settle_after_startup
 from dlrhub.runtime import Workers
 from dlrhub.services.hub import Hub
 from dlrhub.store.migrate import pending_revisions
@@ -39,6 +40,7 @@ async def _run_until_signal(hub: Hub, metrics_host: str, metrics_port: int | Non
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     workers = Workers(hub)
+    settle_after_startup()
     workers.start()
     runner = await _metrics_server(hub, workers, metrics_host, metrics_port)
     try:

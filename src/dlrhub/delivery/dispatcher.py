@@ -104,8 +104,12 @@ class Dispatcher:
             max_cooldown_s=settings.circuit_max_cooldown_s,
         )
         self._buffer = JobBuffer()
-        # Claimed deliveries this worker may hold: in flight plus buffered.
-        self._max_held = 2 * settings.max_in_flight
+        # Claimed deliveries this worker may hold: in flight plus buffered. The buffer must
+        # outlast a claim (which waits its turn behind the recorder on SQLite): at several
+        # thousand deliveries a second, a few hundred go out while one is under way.
+        self._max_held = 4 * settings.max_in_flight
+        # ... and per webhook, so that one worker does not hoard a webhook's whole backlog.
+        self._held_cap = max(8 * settings.max_in_flight_per_webhook, settings.claim_batch)
         self._per_webhook: Counter[str] = Counter()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._unsent: set[str] = set()
@@ -162,7 +166,7 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._drained_at >= self._settings.poll_interval_s:
             return True
-        half = 2 * self._settings.max_in_flight_per_webhook
+        half = self._held_cap // 2
         return any(
             self._per_webhook[w] + self._buffer.held(w) < half
             and w not in self._breaker.open_keys(now)
@@ -185,10 +189,9 @@ class Dispatcher:
 
     def _excluded_webhooks(self, now: float) -> set[str]:
         """Webhooks not to claim for: paused, or already holding enough work here."""
-        cap = 4 * self._settings.max_in_flight_per_webhook
         excluded = self._breaker.open_keys(now)
         for webhook_id in {*self._per_webhook, *self._buffer.webhooks()}:
-            if self._per_webhook[webhook_id] + self._buffer.held(webhook_id) >= cap:
+            if self._per_webhook[webhook_id] + self._buffer.held(webhook_id) >= self._held_cap:
                 excluded.add(webhook_id)
         return excluded
 
@@ -229,6 +232,9 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        # Refill the freed slot now, not when the loop next wakes: the loop may be waiting
+        # on a claim, and every attempt that waits with it is throughput lost.
+        self._start_from_buffer()
         self._slot_freed.set()
 
     async def _attempt(self, job: DeliveryJob) -> None:
