@@ -2,57 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from sqlalchemy import Table, func, select
 
-from dlrhub.api.app import create_app
 from dlrhub.services.hub import Hub
 from dlrhub.store.schema import deliveries, events
-from tests.conftest import AccountKey, make_settings
-
-TOKEN = "carrier-token-123"
-CARRIER = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-async def carrier_api(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    settings = make_settings(db_url, carrier_tokens=f"acme:{TOKEN}")
-    hub = Hub.build(settings)
-    app = create_app(settings, run_workers=False, hub=hub)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-            ) as client,
-        ):
-            yield client, hub
-    finally:
-        await hub.db.dispose()
-
-
-async def _sent(client: httpx.AsyncClient, key: AccountKey, channel: str = "sms") -> str:
-    response = await client.post(
-        f"/api/message-server/{channel}/send",
-        json={"destination": "+393401234567", "body": "hello", "simulation": True},
-        headers=key.headers,
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["messageId"])
+from tests.conftest import AccountKey
+from tests.integration.carrier_support import CARRIER, sent_message
 
 
 async def _count(hub: Hub, table: Table) -> int:
     async with hub.db.reading() as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-
-
-@pytest.fixture
-async def key(carrier_api: tuple[httpx.AsyncClient, Hub]) -> AccountKey:
-    created = await carrier_api[1].accounts.create("carrier-test")
-    return AccountKey(created.account_id, created.api_key)
 
 
 async def test_receipt_moves_status_once(
@@ -64,7 +26,7 @@ async def test_receipt_moves_status_once(
         json={"callbackUrl": "https://127.0.0.1:9/hook"},
         headers=key.headers,
     )
-    message_id = await _sent(client, key)
+    message_id = await sent_message(client, key)
     receipt = f"id:{message_id} sub:001 dlvrd:001 stat:UNDELIV err:034"
     first = await client.post(
         "/carrier/v1/dlr", json={"messageId": message_id, "receipt": receipt}, headers=CARRIER
@@ -89,7 +51,7 @@ async def test_intermediate_receipt_is_accepted_without_event(
     carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey
 ) -> None:
     client, hub = carrier_api
-    message_id = await _sent(client, key)
+    message_id = await sent_message(client, key)
     response = await client.post(
         "/carrier/v1/dlr",
         json={"messageId": message_id, "receipt": "id:1 stat:ENROUTE err:000"},

@@ -10,10 +10,10 @@ from dlrhub.domain.errors import NotFound, Unauthorized
 from dlrhub.domain.sending import check_inbound
 from dlrhub.domain.status import Channel
 from dlrhub.services.messaging import MessagingService
-from dlrhub.services.reports import apply_status
+from dlrhub.services.report_batcher import ReportBatcher
+from dlrhub.services.reports import ReportOutcome, StatusReport
 from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import accounts as account_store
-from dlrhub.store import messages as message_store
 from dlrhub.store.database import Database
 
 
@@ -31,6 +31,7 @@ class CarrierReports:
         self._clock = clock
         self._tokens = dict(tokens)
         self._messaging = messaging
+        self._batcher = ReportBatcher(db, signals, clock)
 
     def authenticate(self, authorization: str | None) -> str:
         """The carrier's name for a `Bearer <token>` header."""
@@ -44,19 +45,10 @@ class CarrierReports:
 
     async def report(self, message_id: str, outcome: CarrierOutcome) -> bool:
         """Apply a report; False when it changes nothing (intermediate, late or repeated)."""
-        now = self._clock()
-        async with self._db.transaction() as conn:
-            message = (await message_store.by_ids(conn, [message_id])).get(message_id)
-            if message is None:
-                raise NotFound(f"no message {message_id!r}")
-            if outcome.status is None:
-                return False
-            queued = await apply_status(
-                conn, message, outcome.status, occurred_at=now, error=outcome.error, now=now
-            )
-        if queued:
-            self._signals.deliveries_queued()
-        return queued is not None
+        result = await self._batcher.submit(StatusReport(message_id, outcome.status, outcome.error))
+        if result is ReportOutcome.UNKNOWN:
+            raise NotFound(f"no message {message_id!r}")
+        return result is ReportOutcome.APPLIED
 
     async def inbound(self, *, source: str, destination: str, channel: Channel, text: str) -> str:
         """A reply to one of an account's business numbers becomes that account's INBOUND."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +24,7 @@ from dlrhub.domain.status import (
 from dlrhub.store import events as event_store
 from dlrhub.store import messages as message_store
 from dlrhub.store import webhooks as webhook_store
+from dlrhub.store.events import NewEvent
 from dlrhub.store.records import MessageRecord, WebhookRecord
 from dlrhub.store.webhooks import DELIVERY_STATUS
 
@@ -34,40 +38,93 @@ def _filter(webhook: WebhookRecord) -> WebhookFilter:
     )
 
 
-async def emit_event(
-    conn: AsyncConnection,
-    *,
-    account_id: str,
-    message_id: str | None,
-    route: EventRoute,
-    payload: dict[str, object],
-    occurred_at: datetime,
-    now: datetime,
-    report: dict[str, str] | None = None,
-    event_id: str | None = None,
-) -> tuple[str, int]:
-    """Store an event and one delivery per webhook that wants it: (event id, deliveries).
+@dataclass(frozen=True)
+class EventSpec:
+    """An event to emit: its facts, what it says, and what richer webhooks send of it."""
 
-    `report` is what richer webhooks send (domain/formats.py), stored with the event.
-    """
-    candidates = await webhook_store.candidate_webhooks(conn, account_id, route.channel.value)
-    targets = [webhook.id for webhook in candidates if wants(_filter(webhook), route)]
-    event_id = event_id or str(uuid.uuid4())
-    await event_store.insert_event_with_deliveries(
-        conn,
-        event_id=event_id,
-        account_id=account_id,
-        message_id=message_id,
-        event_type=route.event_type.value,
-        channel=route.channel.value,
-        business_number=route.business_number,
-        payload=encode_payload(payload).decode(),
-        occurred_at=occurred_at,
-        webhook_ids=targets,
-        now=now,
-        report=report,
+    account_id: str
+    message_id: str | None
+    route: EventRoute
+    payload: dict[str, object]
+    occurred_at: datetime
+    report: dict[str, str] | None = None
+    event_id: str | None = None
+
+
+async def emit_events(
+    conn: AsyncConnection, specs: Sequence[EventSpec], now: datetime
+) -> list[int]:
+    """Store events and one delivery per webhook that wants each: the deliveries queued per
+    event. A batch costs the same few statements as one event."""
+    if not specs:
+        return []
+    candidates = await webhook_store.candidate_webhooks_of(
+        conn, sorted({spec.account_id for spec in specs})
     )
-    return event_id, len(targets)
+    new_events = [
+        NewEvent(
+            id=spec.event_id or str(uuid.uuid4()),
+            account_id=spec.account_id,
+            message_id=spec.message_id,
+            event_type=spec.route.event_type.value,
+            channel=spec.route.channel.value,
+            business_number=spec.route.business_number,
+            payload=encode_payload(spec.payload).decode(),
+            occurred_at=spec.occurred_at,
+            webhook_ids=[
+                webhook.id
+                for webhook in candidates[spec.account_id]
+                if wants(_filter(webhook), spec.route)
+            ],
+            report=spec.report,
+        )
+        for spec in specs
+    ]
+    await event_store.insert_events(conn, new_events, now)
+    return [len(event.webhook_ids) for event in new_events]
+
+
+async def emit_event(conn: AsyncConnection, spec: EventSpec, now: datetime) -> tuple[str, int]:
+    """One event: (its id, deliveries queued)."""
+    spec = spec if spec.event_id else dataclasses.replace(spec, event_id=str(uuid.uuid4()))
+    (queued,) = await emit_events(conn, [spec], now)
+    assert spec.event_id is not None
+    return spec.event_id, queued
+
+
+def moved(
+    message: MessageRecord,
+    new_status: MessageStatus,
+    *,
+    occurred_at: datetime,
+    error: str | None,
+    now: datetime,
+) -> MessageRecord:
+    """The message after a (permitted) move to `new_status`."""
+    if new_status is MessageStatus.DELIVERED:
+        return dataclasses.replace(
+            message, status=new_status, delivered_at=occurred_at, updated_at=now
+        )
+    if new_status is MessageStatus.READ:
+        return dataclasses.replace(message, status=new_status, read_at=occurred_at, updated_at=now)
+    return dataclasses.replace(message, status=new_status, error=error, updated_at=now)
+
+
+def _status_event(
+    message: MessageRecord, new_status: MessageStatus, occurred_at: datetime, error: str | None
+) -> EventSpec | None:
+    """The event a move of `message` (as it was before) to `new_status` emits, if any."""
+    event_type = event_type_for(new_status)
+    if event_type is None or not message.enable_notification:
+        return None
+    return EventSpec(
+        account_id=message.account_id,
+        message_id=message.id,
+        route=EventRoute(message.channel, event_type, message.phone_number_id),
+        payload=_status_payload(message, new_status, event_type, occurred_at, error),
+        occurred_at=occurred_at,
+        report=_status_report(message, new_status, occurred_at),
+    )
 
 
 async def apply_status(
@@ -86,31 +143,68 @@ async def apply_status(
     """
     if not can_transition(message.status, new_status, message.channel):
         return None
-    values: dict[str, Any] = {"status": new_status.value, "updated_at": now}
-    if new_status is MessageStatus.DELIVERED:
-        values["delivered_at"] = occurred_at
-    elif new_status is MessageStatus.READ:
-        values["read_at"] = occurred_at
-    else:
-        values["error"] = error
+    after = moved(message, new_status, occurred_at=occurred_at, error=error, now=now)
+    values = {
+        "status": after.status.value,
+        "error": after.error,
+        "delivered_at": after.delivered_at,
+        "read_at": after.read_at,
+        "updated_at": after.updated_at,
+    }
     if not await message_store.move_status(conn, message.id, message.status.value, values):
         return None  # another report won the race; it emitted the event
-    event_type = event_type_for(new_status)
-    if event_type is None or not message.enable_notification:
+    spec = _status_event(message, new_status, occurred_at, error)
+    if spec is None:
         return 0
-    payload = _status_payload(message, new_status, event_type, occurred_at, error)
-    route = EventRoute(message.channel, event_type, message.phone_number_id)
-    _, queued = await emit_event(
-        conn,
-        account_id=message.account_id,
-        message_id=message.id,
-        route=route,
-        payload=payload,
-        occurred_at=occurred_at,
-        now=now,
-        report=_status_report(message, new_status, occurred_at),
-    )
+    _, queued = await emit_event(conn, spec, now)
     return queued
+
+
+class ReportOutcome(Enum):
+    APPLIED = "applied"
+    IGNORED = "ignored"  # intermediate, late or repeated: changes nothing
+    UNKNOWN = "unknown"  # no such message
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    message_id: str
+    status: MessageStatus | None  # None: an intermediate report, acknowledged but not applied
+    error: str | None = None
+
+
+async def apply_reports(
+    conn: AsyncConnection, reports: Sequence[StatusReport], *, now: datetime
+) -> tuple[list[ReportOutcome], int]:
+    """Apply many reports in the caller's transaction with a fixed number of statements:
+    each report's outcome, and the deliveries queued in all.
+
+    The messages are locked first, so the moves computed here from what was read are the
+    moves written. Reports on the same message apply in order, as they would one by one.
+    """
+    current = await message_store.lock_by_ids(conn, sorted({r.message_id for r in reports}))
+    read = dict(current)
+    outcomes: list[ReportOutcome] = []
+    specs: list[EventSpec] = []
+    for report in reports:
+        message = current.get(report.message_id)
+        if message is None:
+            outcomes.append(ReportOutcome.UNKNOWN)
+            continue
+        status = report.status
+        if status is None or not can_transition(message.status, status, message.channel):
+            outcomes.append(ReportOutcome.IGNORED)
+            continue
+        current[message.id] = moved(message, status, occurred_at=now, error=report.error, now=now)
+        outcomes.append(ReportOutcome.APPLIED)
+        spec = _status_event(message, status, now, report.error)
+        if spec is not None:
+            specs.append(spec)
+    await message_store.save_statuses(
+        conn,
+        [(read[id_].status, after) for id_, after in current.items() if after is not read[id_]],
+    )
+    return outcomes, sum(await emit_events(conn, specs, now))
 
 
 def _status_report(
@@ -179,14 +273,13 @@ async def record_inbound(
     route = EventRoute(channel, EventType.INBOUND, destination)
     event_id = str(uuid.uuid4())
     report = mo_report(message_id=event_id, source=source, text=text, received_at=occurred_at)
-    return await emit_event(
-        conn,
+    spec = EventSpec(
         account_id=account_id,
         message_id=None,
         route=route,
         payload=payload,
         occurred_at=occurred_at,
-        now=now,
         report=report,
         event_id=event_id,
     )
+    return await emit_event(conn, spec, now)

@@ -71,6 +71,16 @@ def lock_for_claim(query: Select[Any]) -> Select[Any]:
     return query.with_for_update(skip_locked=True)
 
 
+def lock_rows(query: Select[Any]) -> Select[Any]:
+    """Lock the rows a transaction reads and then rewrites.
+
+    PostgreSQL: `FOR UPDATE`, taken in the query's order (callers order by id, so that two
+    transactions locking overlapping rows cannot deadlock). SQLite: dropped by SQLAlchemy;
+    `BEGIN IMMEDIATE` already gives the transaction the whole database.
+    """
+    return query.with_for_update()
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     """Whether a DBAPI error is a unique-constraint violation, on either backend."""
     message = str(getattr(exc, "orig", exc)).lower()

@@ -1,9 +1,10 @@
-"""Writing an event and its deliveries: the outbox half of the one-transaction rule."""
+"""Writing events and their deliveries: the outbox half of the one-transaction rule."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,52 +13,63 @@ from dlrhub.store.engine import DELIVERIES_CHANNEL, notify
 from dlrhub.store.schema import deliveries, events
 
 
-async def insert_event_with_deliveries(
-    conn: AsyncConnection,
-    *,
-    event_id: str,
-    account_id: str,
-    message_id: str | None,
-    event_type: str,
-    channel: str,
-    business_number: str | None,
-    payload: str,
-    occurred_at: datetime,
-    webhook_ids: Sequence[str],
-    now: datetime,
-    report: Mapping[str, str] | None = None,
-) -> None:
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store, and the webhooks that get a delivery of it."""
+
+    id: str
+    account_id: str
+    message_id: str | None
+    event_type: str
+    channel: str
+    business_number: str | None
+    payload: str
+    occurred_at: datetime
+    webhook_ids: Sequence[str]
+    report: Mapping[str, str] | None = None
+
+
+async def insert_events(
+    conn: AsyncConnection, new_events: Sequence[NewEvent], now: datetime
+) -> int:
+    """Store the events and one pending delivery per (event, webhook), due now, in two
+    statements however many there are; returns the number of deliveries queued."""
+    if not new_events:
+        return 0
     await conn.execute(
-        events.insert().values(
-            report=None if report is None else dict(report),
-            id=event_id,
-            account_id=account_id,
-            message_id=message_id,
-            event_type=event_type,
-            channel=channel,
-            business_number=business_number,
-            payload=payload,
-            occurred_at=occurred_at,
-            created_at=now,
-        )
-    )
-    if not webhook_ids:
-        return
-    await conn.execute(
-        deliveries.insert(),
+        events.insert(),
         [
             {
-                "id": str(uuid.uuid4()),
-                "account_id": account_id,
-                "event_id": event_id,
-                "webhook_id": webhook_id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
+                "id": event.id,
+                "account_id": event.account_id,
+                "message_id": event.message_id,
+                "event_type": event.event_type,
+                "channel": event.channel,
+                "business_number": event.business_number,
+                "payload": event.payload,
+                "report": None if event.report is None else dict(event.report),
+                "occurred_at": event.occurred_at,
                 "created_at": now,
-                "updated_at": now,
             }
-            for webhook_id in webhook_ids
+            for event in new_events
         ],
     )
-    await notify(conn, DELIVERIES_CHANNEL)
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "account_id": event.account_id,
+            "event_id": event.id,
+            "webhook_id": webhook_id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for event in new_events
+        for webhook_id in event.webhook_ids
+    ]
+    if rows:
+        await conn.execute(deliveries.insert(), rows)
+        await notify(conn, DELIVERIES_CHANNEL)
+    return len(rows)

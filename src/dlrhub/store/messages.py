@@ -7,11 +7,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.status import MessageStatus
-from dlrhub.store.engine import SIMULATION_CHANNEL, lock_for_claim, notify
+from dlrhub.store.engine import SIMULATION_CHANNEL, lock_for_claim, lock_rows, notify
 from dlrhub.store.records import MessageRecord
 from dlrhub.store.schema import messages
 
@@ -63,6 +63,47 @@ async def by_customer_ids(
 async def by_ids(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
     rows = await conn.execute(select(messages).where(messages.c.id.in_(list(message_ids))))
     return {row.id: MessageRecord.from_row(row) for row in rows}
+
+
+async def lock_by_ids(
+    conn: AsyncConnection, message_ids: Sequence[str]
+) -> dict[str, MessageRecord]:
+    """The messages, locked until the transaction ends (in id order: no deadlocks)."""
+    query = select(messages).where(messages.c.id.in_(list(message_ids))).order_by(messages.c.id)
+    rows = await conn.execute(lock_rows(query))
+    return {row.id: MessageRecord.from_row(row) for row in rows}
+
+
+async def save_statuses(
+    conn: AsyncConnection, moves: Sequence[tuple[MessageStatus, MessageRecord]]
+) -> None:
+    """Write (status the row had, the record after its moves) for messages locked by
+    `lock_by_ids`, in one statement."""
+    if not moves:
+        return
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("m_id"), messages.c.status == bindparam("m_was"))
+        .values(
+            status=bindparam("m_status"),
+            error=bindparam("m_error"),
+            delivered_at=bindparam("m_delivered_at"),
+            read_at=bindparam("m_read_at"),
+            updated_at=bindparam("m_updated_at"),
+        ),
+        [
+            {
+                "m_id": after.id,
+                "m_was": was.value,
+                "m_status": after.status.value,
+                "m_error": after.error,
+                "m_delivered_at": after.delivered_at,
+                "m_read_at": after.read_at,
+                "m_updated_at": after.updated_at,
+            }
+            for was, after in moves
+        ],
+    )
 
 
 async def move_status(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.store.records import WebhookRecord
@@ -61,19 +62,22 @@ async def custom_webhooks(conn: AsyncConnection, account_id: str) -> list[Webhoo
     return [WebhookRecord.from_row(row) for row in rows]
 
 
-async def candidate_webhooks(
-    conn: AsyncConnection, account_id: str, channel: str
-) -> list[WebhookRecord]:
-    """Live, enabled webhooks that may want an event on `channel`; the domain decides which do."""
+async def candidate_webhooks_of(
+    conn: AsyncConnection, account_ids: Sequence[str]
+) -> dict[str, list[WebhookRecord]]:
+    """Live, enabled webhooks of each account (any channel): one query for a batch of
+    events; the domain decides which webhook wants which event."""
     rows = await conn.execute(
         select(webhooks).where(
-            webhooks.c.account_id == account_id,
+            webhooks.c.account_id.in_(list(account_ids)),
             webhooks.c.deleted_at.is_(None),
             webhooks.c.disabled_at.is_(None),
-            or_(webhooks.c.kind == DELIVERY_STATUS, webhooks.c.product == channel),
         )
     )
-    return [WebhookRecord.from_row(row) for row in rows]
+    found: dict[str, list[WebhookRecord]] = {account_id: [] for account_id in account_ids}
+    for row in rows:
+        found[row.account_id].append(WebhookRecord.from_row(row))
+    return found
 
 
 async def update_webhook(conn: AsyncConnection, webhook_id: str, values: dict[str, Any]) -> None:
