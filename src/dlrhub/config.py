@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     claim_batch: int = Field(default=500, ge=1)
     max_in_flight: int = Field(default=256, ge=1)
     max_in_flight_per_webhook: int = Field(default=64, ge=1)
+    initial_in_flight_per_webhook: int = Field(default=4, ge=1)
     # Isolation: consecutive failures that pause a webhook, the first pause (doubling on
     # each failed probe), and how long a webhook may fail every attempt before it is disabled.
     circuit_threshold: int = Field(default=5, ge=1)

@@ -22,6 +22,7 @@ from dlrhub.delivery.client import AttemptResult, DeliveryClient
 from dlrhub.delivery.recorder import Recorder
 from dlrhub.delivery.requests import build_request
 from dlrhub.domain.circuit import CircuitBreaker
+from dlrhub.domain.ramp import ConcurrencyRamp
 from dlrhub.domain.retry import next_retry_delay, parse_retry_after
 from dlrhub.metrics import Metrics
 from dlrhub.services.signals import Clock, Signals
@@ -103,13 +104,15 @@ class Dispatcher:
             base_cooldown_s=settings.circuit_cooldown_s,
             max_cooldown_s=settings.circuit_max_cooldown_s,
         )
+        self._ramp = ConcurrencyRamp(
+            initial=settings.initial_in_flight_per_webhook,
+            maximum=settings.max_in_flight_per_webhook,
+        )
         self._buffer = JobBuffer()
         # Claimed deliveries this worker may hold: in flight plus buffered. The buffer must
         # outlast a claim (which waits its turn behind the recorder on SQLite): at several
         # thousand deliveries a second, a few hundred go out while one is under way.
         self._max_held = 4 * settings.max_in_flight
-        # ... and per webhook, so that one worker does not hoard a webhook's whole backlog.
-        self._held_cap = max(8 * settings.max_in_flight_per_webhook, settings.claim_batch)
         self._per_webhook: Counter[str] = Counter()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._unsent: set[str] = set()
@@ -144,19 +147,24 @@ class Dispatcher:
             if limit > 0 and worthwhile and self._may_find_more():
                 # Clear before claiming: a wake-up that lands during the claim is not lost.
                 self._signals.deliveries.clear()
-                claimed = await self._claim(limit)
+                excluded = self._excluded_webhooks(time.monotonic())
+                claimed = await self._claim(limit, excluded)
                 self._buffer.add(claimed)
                 self._start_from_buffer()
                 if len(claimed) == limit:
                     continue  # there is probably more
-                self._after_short_claim()
+                self._after_short_claim(excluded)
             await self._idle(stop)
 
-    def _after_short_claim(self) -> None:
-        """The queue had less than we asked for: remember it, so that finishing attempts
-        do not each trigger another claim that finds nothing."""
+    def _after_short_claim(self, excluded: set[str]) -> None:
+        """The queue had less than we asked for, leaving out `excluded`: remember it, so
+        that finishing attempts do not each trigger another claim that finds nothing.
+
+        It must be the set the claim left out, not one computed afterwards: a webhook
+        that was at its cap during the claim and below it a moment later would otherwise
+        be forgotten, and its backlog would wait a whole poll interval."""
         self._drained_at = time.monotonic()
-        self._drained_excluding = self._excluded_webhooks(self._drained_at)
+        self._drained_excluding = excluded
 
     def _may_find_more(self) -> bool:
         """Whether a claim can find anything the last short claim did not: new work was
@@ -166,17 +174,22 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._drained_at >= self._settings.poll_interval_s:
             return True
-        half = self._held_cap // 2
         return any(
-            self._per_webhook[w] + self._buffer.held(w) < half
-            and w not in self._breaker.open_keys(now)
+            self._held(w) < self._held_cap(w, now) // 2 and w not in self._breaker.open_keys(now)
             for w in self._drained_excluding
         )
 
+    def _held(self, webhook_id: str) -> int:
+        return self._per_webhook[webhook_id] + self._buffer.held(webhook_id)
+
+    def _held_cap(self, webhook_id: str, now: float) -> int:
+        """How many of a webhook's deliveries this worker may hold: enough to outlast a
+        claim at the concurrency it has earned, and no more, so that one worker does not
+        hoard a webhook's backlog, nor fill its buffer with an endpoint that hangs."""
+        return 8 * self._ramp.allowed(webhook_id, now)
+
     def _slots_for(self, webhook_id: str, now: float) -> int:
-        allowed = self._breaker.concurrency(
-            webhook_id, now, self._settings.max_in_flight_per_webhook
-        )
+        allowed = self._breaker.concurrency(webhook_id, now, self._ramp.allowed(webhook_id, now))
         return max(0, allowed - self._per_webhook[webhook_id])
 
     def _start_from_buffer(self) -> None:
@@ -191,11 +204,17 @@ class Dispatcher:
         """Webhooks not to claim for: paused, or already holding enough work here."""
         excluded = self._breaker.open_keys(now)
         for webhook_id in {*self._per_webhook, *self._buffer.webhooks()}:
-            if self._per_webhook[webhook_id] + self._buffer.held(webhook_id) >= self._held_cap:
+            if self._held(webhook_id) >= self._held_cap(webhook_id, now):
                 excluded.add(webhook_id)
         return excluded
 
-    async def _claim(self, limit: int) -> list[DeliveryJob]:
+    async def _claim(self, limit: int, excluded: set[str]) -> list[DeliveryJob]:
+        """Lease due deliveries, then load what sending them needs.
+
+        The load runs after the lease is committed, outside the write transaction: the rows
+        are ours until the lease expires, and on SQLite every statement kept out of a write
+        transaction is time the report ingest and the recorder do not wait for the lock.
+        """
         now = self._clock()
         try:
             async with self._db.transaction() as conn:
@@ -205,11 +224,19 @@ class Dispatcher:
                     lease_until=now + timedelta(seconds=self._settings.lease_s),
                     worker=self._worker_id,
                     limit=limit,
-                    exclude_webhooks=self._excluded_webhooks(time.monotonic()),
+                    exclude_webhooks=excluded,
                 )
-                return await store.load_jobs(conn, ids, now)
         except Exception:
             log.exception("claiming deliveries failed")
+            return []
+        if not ids:
+            return []
+        try:
+            async with self._db.reading() as conn:
+                return await store.load_jobs(conn, ids, now)
+        except Exception:
+            log.exception("loading claimed deliveries failed; giving them back", count=len(ids))
+            await self._release(ids)
             return []
 
     async def _release_paused(self) -> None:
@@ -247,7 +274,9 @@ class Dispatcher:
                 del self._per_webhook[job.webhook.id]
             self._metrics.in_flight.dec()
         self._unsent.discard(job.delivery_id)
-        self._breaker.record(job.webhook.id, result.succeeded, time.monotonic())
+        finished_at = time.monotonic()
+        self._breaker.record(job.webhook.id, result.succeeded, finished_at)
+        self._ramp.record(job.webhook.id, result.succeeded, finished_at)
         outcome = outcome_of(
             job,
             result,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, event, text
+from sqlalchemy import CTE, Select, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -61,14 +61,19 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def lock_for_claim(query: Select[Any]) -> Select[Any]:
-    """Row locking for a claim query.
+def lock_for_claim(query: Select[Any], name: str) -> CTE:
+    """The rows a claim takes, as a CTE for `UPDATE … WHERE id IN (SELECT id FROM name)`.
 
-    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers claim disjoint rows.
-    SQLite: SQLAlchemy drops the clause silently; that is safe because every write
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers claim disjoint rows, in a
+    MATERIALIZED CTE: evaluated once, then joined on the primary key. Written as a plain
+    `IN (subquery)`, the planner may hash-join it against a sequential scan of the whole
+    table: a claim then costs the table's size, and under concurrent updates it was seen
+    to return no rows at all while thousands were due (measured: 100,000-row backlog).
+    SQLite: SQLAlchemy drops the locking clause silently; that is safe because every write
     transaction there starts with `BEGIN IMMEDIATE`, which serialises writers.
     """
-    return query.with_for_update(skip_locked=True)
+    locked = query.with_for_update(skip_locked=True).cte(name)
+    return locked.prefix_with("MATERIALIZED", dialect="postgresql")
 
 
 def lock_rows(query: Select[Any]) -> Select[Any]:

@@ -129,11 +129,12 @@ async def claim_simulations(
         select(messages.c.id)
         .where(text("sim_due_at IS NOT NULL"), messages.c.sim_due_at <= now)
         .order_by(messages.c.sim_due_at)
-        .limit(limit)
+        .limit(limit),
+        "due_steps",
     )
     rows = await conn.execute(
         update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()))
+        .where(messages.c.id.in_(select(due.c.id)))
         .values(sim_due_at=lease_until)
         .returning(messages.c.id, messages.c.sim_next)
     )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from dlrhub.domain.ramp import ConcurrencyRamp
+
+
+def ramp(initial: int = 4, maximum: int = 64) -> ConcurrencyRamp:
+    return ConcurrencyRamp(initial=initial, maximum=maximum, idle_reset_s=60)
+
+
+def test_a_new_webhook_starts_small() -> None:
+    assert ramp().allowed("w", 0) == 4
+
+
+def test_the_start_never_exceeds_the_limit() -> None:
+    r = ramp(initial=4, maximum=2)
+    assert r.allowed("w", 0) == 2
+    r.record("w", True, 0)
+    assert r.allowed("w", 0) == 2
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "allowed"),
+    [
+        ("", 4),
+        ("s", 5),
+        ("ssss", 8),
+        ("s" * 60, 64),
+        ("s" * 100, 64),  # capped at the per-webhook limit
+        ("f", 4),  # never below the start
+        ("ffff", 4),
+        ("s" * 60 + "f", 32),  # a failure halves what was earned
+        ("s" * 60 + "ff", 16),
+        ("s" * 60 + "fs", 33),
+    ],
+)
+def test_successes_earn_slots_and_failures_halve_them(outcomes: str, allowed: int) -> None:
+    r = ramp()
+    for outcome in outcomes:
+        r.record("w", outcome == "s", 1.0)
+    assert r.allowed("w", 1.0) == allowed
+
+
+def test_webhooks_ramp_independently() -> None:
+    r = ramp()
+    for _ in range(10):
+        r.record("fast", True, 0)
+        r.record("hanging", False, 0)
+    assert (r.allowed("fast", 0), r.allowed("hanging", 0)) == (14, 4)
+
+
+@pytest.mark.parametrize(("idle", "allowed"), [(59.0, 14), (60.0, 14), (61.0, 4)])
+def test_an_idle_webhook_starts_over(idle: float, allowed: int) -> None:
+    r = ramp()
+    for _ in range(10):
+        r.record("w", True, 0)
+    assert r.allowed("w", idle) == allowed
+    r.record("w", True, idle)
+    assert r.allowed("w", idle) == allowed + 1
+
+
+def test_memory_follows_the_webhooks_in_use() -> None:
+    r = ramp()
+    for i in range(5_000):
+        r.record(f"old-{i}", True, 0)
+    for i in range(10_000):
+        r.record("busy", True, 1_000 + i / 1_000)
+    assert len(r) == 1
