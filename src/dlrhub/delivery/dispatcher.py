@@ -259,9 +259,6 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        # Refill the freed slot now, not when the loop next wakes: the loop may be waiting
-        # on a claim, and every attempt that waits with it is throughput lost.
-        self._start_from_buffer()
         self._slot_freed.set()
 
     async def _attempt(self, job: DeliveryJob) -> None:
@@ -288,6 +285,9 @@ class Dispatcher:
         self._metrics.deliveries.labels(outcome.new_status).inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
         self._metrics.open_circuits.set(self._breaker.not_closed(time.monotonic()))
+        # Refill the slot now, in this step: not when the loop next wakes (it may be
+        # waiting on a claim), nor when this task's done-callback runs, one loop pass later.
+        self._start_from_buffer()
 
     async def _idle(self, stop: asyncio.Event) -> None:
         """Sleep until woken (new work, a freed slot, stop), the next due time, or the poll
