@@ -21,6 +21,7 @@ from common import event_payload
 from sqlalchemy.engine import make_url
 
 from dlrhub.config import Settings
+from dlrhub.domain.ids import new_id, uuid7
 from dlrhub.services.hub import Hub
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
@@ -92,9 +93,10 @@ def _rows(
         ev, dl, at = [], [], []
         for i in range(offset, min(count, offset + CHUNK)):
             owner = next(owners)
-            event_id, delivery_id = str(uuid.uuid4()), str(uuid.uuid4())
             at_time = start + timedelta(microseconds=i)
-            payload = template.replace("MESSAGE_ID", str(uuid.uuid4())).replace(
+            # Ids as dlrhub makes them (UUIDv7 of the row's creation time).
+            event_id, delivery_id, message_id = (_id_at(at_time) for _ in range(3))
+            payload = template.replace("MESSAGE_ID", message_id).replace(
                 "CUSTOMER_ID", f"bench-{i:09d}"
             )
             ev.append((event_id, owner.account_id, "DELIVERY", "SMS", payload, at_time, at_time))
@@ -106,6 +108,10 @@ def _rows(
             if done:
                 at.append((delivery_id, at_time, 3, 200, ""))
         yield ev, dl, at
+
+
+def _id_at(moment: datetime) -> str:
+    return str(uuid7(int(moment.timestamp() * 1000), os.urandom(10)))
 
 
 def _insert_sqlite(url: str, chunks: Iterator[Any]) -> None:
@@ -171,7 +177,7 @@ async def clone_messages(url: str, message_id: str, n: int) -> list[str]:
     try:
         async with engine.begin() as conn:
             row = (await conn.execute(sa.select(messages).where(messages.c.id == message_id))).one()
-            ids = [str(uuid.uuid4()) for _ in range(n)]
+            ids = [new_id() for _ in range(n)]
             base = {**row._asdict(), "sim_next": None, "sim_due_at": None}
             rows = [{**base, "id": id_, "customer_message_id": f"bench-{id_}"} for id_ in ids]
             for offset in range(0, n, CHUNK):

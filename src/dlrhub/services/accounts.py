@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from dlrhub.domain.ids import new_id
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.signing import new_secret
 from dlrhub.services.signals import Clock
@@ -52,14 +52,14 @@ class AccountService:
         name = name.strip()
         if not name or len(name) > 200:
             raise InvalidInput("an account name is 1 to 200 characters")
-        account_id = str(uuid.uuid4())
+        account_id = new_id()
         now = self._clock()
         try:
             async with self._db.transaction() as conn:
                 await store.insert_account(conn, account_id, name, now)
                 api_key = await self._insert_key(conn, account_id, now)
                 await store.insert_signing_secret(
-                    conn, str(uuid.uuid4()), account_id, new_secret(os.urandom(24)), now
+                    conn, new_id(), account_id, new_secret(os.urandom(24)), now
                 )
         except Exception as exc:
             if is_unique_violation(exc):
@@ -76,9 +76,7 @@ class AccountService:
 
     async def _insert_key(self, conn: AsyncConnection, account_id: str, now: datetime) -> str:
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-        await store.insert_api_key(
-            conn, str(uuid.uuid4()), account_id, api_key[:12], hash_key(api_key), now
-        )
+        await store.insert_api_key(conn, new_id(), account_id, api_key[:12], hash_key(api_key), now)
         return api_key
 
     async def find(self, id_or_name: str) -> tuple[str, str] | None:
@@ -110,7 +108,7 @@ class AccountService:
         async with self._db.transaction() as conn:
             await store.retire_current_secret(conn, account_id, now + ROTATION_OVERLAP)
             await store.insert_signing_secret(
-                conn, str(uuid.uuid4()), account_id, new_secret(os.urandom(24)), now
+                conn, new_id(), account_id, new_secret(os.urandom(24)), now
             )
         return await self.signing_secret(account_id)
 

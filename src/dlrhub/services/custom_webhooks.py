@@ -6,7 +6,6 @@ The API and the dashboard both build a `WebhookSpec` and call this service, so t
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from dlrhub.delivery.requests import USER_AGENT
 from dlrhub.delivery.shared import SharedClient
 from dlrhub.domain.errors import NotFound
 from dlrhub.domain.formats import custom_request, sample_report
+from dlrhub.domain.ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy
 from dlrhub.domain.webhook_rules import (
     WebhookSpec,
@@ -109,7 +109,7 @@ class CustomWebhooks:
 
     async def create(self, account_id: str, spec: WebhookSpec) -> WebhookRecord:
         spec = normalized(spec)
-        webhook_id = str(uuid.uuid4())
+        webhook_id = new_id()
         now = self._clock()
         async with self._db.transaction() as conn:
             await self._check(conn, account_id, spec)
@@ -161,7 +161,7 @@ class CustomWebhooks:
         async with self._db.reading() as conn:
             await self._check(conn, account_id, spec)
             secrets = await account_store.live_secrets(conn, [account_id], now)
-        sample_id = str(uuid.uuid4())
+        sample_id = new_id()
         request = custom_request(
             method=spec.method,
             url=spec.url,

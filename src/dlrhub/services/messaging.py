@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
+from dlrhub.domain.ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
 from dlrhub.domain.simulation import simulated_outcome
 from dlrhub.domain.status import Channel, MessageStatus
@@ -64,7 +64,7 @@ class MessagingService:
                 f"no carrier connector is configured for {fields.channel.value}; "
                 'send with "simulation": true to test without a carrier'
             )
-        message_id = str(uuid.uuid4())
+        message_id = new_id()
         fingerprint = request_fingerprint(fields)
         now = self._clock()
         message = MessageRecord(

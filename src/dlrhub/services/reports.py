@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ from enum import Enum
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.formats import dlr_report, mo_report
+from dlrhub.domain.ids import new_id
 from dlrhub.domain.payloads import delivery_payload, encode_payload, inbound_payload, read_payload
 from dlrhub.domain.routing import EventRoute, WebhookFilter, wants
 from dlrhub.domain.status import (
@@ -63,7 +63,7 @@ async def emit_events(
     )
     new_events = [
         NewEvent(
-            id=spec.event_id or str(uuid.uuid4()),
+            id=spec.event_id or new_id(),
             account_id=spec.account_id,
             message_id=spec.message_id,
             event_type=spec.route.event_type.value,
@@ -86,10 +86,9 @@ async def emit_events(
 
 async def emit_event(conn: AsyncConnection, spec: EventSpec, now: datetime) -> tuple[str, int]:
     """One event: (its id, deliveries queued)."""
-    spec = spec if spec.event_id else dataclasses.replace(spec, event_id=str(uuid.uuid4()))
-    (queued,) = await emit_events(conn, [spec], now)
-    assert spec.event_id is not None
-    return spec.event_id, queued
+    event_id = spec.event_id or new_id()
+    (queued,) = await emit_events(conn, [dataclasses.replace(spec, event_id=event_id)], now)
+    return event_id, queued
 
 
 def moved(
@@ -271,7 +270,7 @@ async def record_inbound(
         source=source, destination=destination, text=text, channel=channel, occurred_at=occurred_at
     )
     route = EventRoute(channel, EventType.INBOUND, destination)
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     report = mo_report(message_id=event_id, source=source, text=text, received_at=occurred_at)
     spec = EventSpec(
         account_id=account_id,

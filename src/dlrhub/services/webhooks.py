@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
 from dlrhub.domain.errors import Conflict, NotFound
+from dlrhub.domain.ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url
 from dlrhub.services.signals import Clock
 from dlrhub.store import webhooks as store
@@ -43,7 +42,7 @@ class DeliveryStatusWebhooks:
                 await store.insert_webhook(
                     conn,
                     {
-                        "id": str(uuid.uuid4()),
+                        "id": new_id(),
                         "account_id": account_id,
                         "kind": store.DELIVERY_STATUS,
                         "url": callback_url,

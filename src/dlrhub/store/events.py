@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.ids import new_id
 from dlrhub.store.engine import DELIVERIES_CHANNEL, notify
 from dlrhub.store.schema import deliveries, events
 
@@ -56,7 +56,7 @@ async def insert_events(
     )
     rows = [
         {
-            "id": str(uuid.uuid4()),
+            "id": new_id(),
             "account_id": event.account_id,
             "event_id": event.id,
             "webhook_id": webhook_id,
