@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -28,6 +29,13 @@ POSTGRES_URL = os.environ.get(
 )
 # CI sets this so that a missing PostgreSQL or Chromium fails the run instead of skipping.
 REQUIRE_SERVICES = os.environ.get("DLRHUB_TEST_REQUIRE_SERVICES") == "1"
+
+
+# CI draws the same hypothesis examples on every run, so that a CI failure is reproducible
+# and a random discovery cannot block a landing; local runs keep exploring new examples.
+hypothesis.settings.register_profile("ci", derandomize=True)
+if os.environ.get("DLRHUB_TEST_HYPOTHESIS_PROFILE"):
+    hypothesis.settings.load_profile(os.environ["DLRHUB_TEST_HYPOTHESIS_PROFILE"])
 
 
 def unavailable(reason: str) -> None:

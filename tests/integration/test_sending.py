@@ -584,6 +584,18 @@ async def test_no_poll_gets_a_500(
     assert_problem(single, single.status_code)
 
 
+@pytest.mark.parametrize("one", ["/", "a/b", "%2F", "/a", "a/"])
+async def test_polling_an_id_with_a_slash_is_a_404_problem(
+    api: httpx.AsyncClient, account: AccountKey, one: str
+) -> None:
+    single = await api.get(f"{STATUS}/{quote(one, safe='')}", headers=account.headers)
+    assert single.status_code == 404, single.text
+    assert_problem(single, 404)
+    raw = await api.get(f"{STATUS}/{one}", headers=account.headers)
+    assert raw.status_code == 404, raw.text
+    assert_problem(raw, 404)
+
+
 async def test_nul_characters_are_refused_not_a_500(
     api: httpx.AsyncClient, account: AccountKey
 ) -> None:

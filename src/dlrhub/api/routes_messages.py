@@ -67,7 +67,9 @@ for _channel in Channel:
 
 
 @router.get(
-    "/messages/status/{customerMessageId}",
+    # `:path`: an id with a slash in it (never a valid id) gets this route's 404 problem,
+    # not a redirect from the router's trailing-slash handling.
+    "/messages/status/{customerMessageId:path}",
     response_model=MessageStatusView,
     summary="Status of one message",
     responses=problems(401, 404),
