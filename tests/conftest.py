@@ -23,6 +23,7 @@ from dlrhub.services.hub import Hub
 from dlrhub.store.engine import create_engine
 from dlrhub.store.migrate import upgrade
 from dlrhub.store.schema import metadata
+from tests.support.inprocess import serving
 
 POSTGRES_URL = os.environ.get(
     "DLRHUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -175,10 +176,5 @@ async def account(hub: Hub) -> AccountKey:
 async def api(hub: Hub, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API in-process, without background workers (tests drive those explicitly)."""
     app = create_app(settings, run_workers=False, hub=hub)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-        ) as client,
-    ):
+    async with serving(app) as client:
         yield client

@@ -10,6 +10,7 @@ import pytest
 from dlrhub.api.app import create_app
 from dlrhub.services.hub import Hub
 from tests.conftest import AccountKey, make_settings
+from tests.support.inprocess import serving
 
 TOKEN = "carrier-token-123"
 CARRIER = {"Authorization": f"Bearer {TOKEN}"}
@@ -22,12 +23,7 @@ async def carrier_api(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Hub
     hub = Hub.build(settings)
     app = create_app(settings, run_workers=False, hub=hub)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-            ) as client,
-        ):
+        async with serving(app) as client:
             yield client, hub
     finally:
         await hub.db.dispose()

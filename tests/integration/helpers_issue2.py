@@ -22,6 +22,7 @@ from dlrhub.runtime import Workers
 from dlrhub.services.hub import Hub
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
 from tests.conftest import AccountKey, make_settings
+from tests.support.inprocess import serving
 from tests.support.receiver import ReceivedRequest
 
 T = TypeVar("T")
@@ -206,12 +207,7 @@ async def stack(db_url: str, *, workers: bool = False, **overrides: Any) -> Asyn
     app = create_app(settings, run_workers=False, hub=hub)
     built: Stack | None = None
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-            ) as client,
-        ):
+        async with serving(app) as client:
             built = Stack(settings=settings, hub=hub, api=client)
             if workers:
                 built.start_workers()

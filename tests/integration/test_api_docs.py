@@ -16,6 +16,7 @@ import pytest
 from dlrhub.api.app import create_app
 from tests.conftest import make_settings
 from tests.contract import POLL_KEYS
+from tests.support.inprocess import serving
 from tests.support.net import closed_port
 
 GW = "/api/partner-gateway/v1"
@@ -204,12 +205,7 @@ async def test_healthz_and_readyz(api: httpx.AsyncClient) -> None:
 async def _client_for(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app (without workers) on a database that cannot be reached."""
     app = create_app(make_settings(database_url), run_workers=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-        ) as client,
-    ):
+    async with serving(app) as client:
         yield client
 
 

@@ -29,6 +29,7 @@ from tests.integration.custom_webhook_helpers import (
     signing_secret,
     webhook_body,
 )
+from tests.support.inprocess import serving
 from tests.support.net import closed_port
 from tests.support.receiver import Receiver, Reply
 from tests.support.stdwebhooks import verify
@@ -143,12 +144,7 @@ async def api_with(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient,
     hub = Hub.build(settings)
     app = create_app(settings, run_workers=False, hub=hub)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-            ) as client,
-        ):
+        async with serving(app) as client:
             created = await hub.accounts.create("slow")
             yield client, AccountKey(created.account_id, created.api_key)
     finally:

@@ -18,6 +18,7 @@ from dlrhub.domain.status import Channel
 from dlrhub.runtime import Workers
 from dlrhub.services.hub import Hub
 from tests.conftest import AccountKey, make_settings
+from tests.support.inprocess import serving
 from tests.support.receiver import Receiver, Reply
 from tests.support.tls import TestTLS, make_tls
 
@@ -133,12 +134,7 @@ async def failing_setup(
     app = create_app(hub.settings, run_workers=True, hub=hub)
     with Receiver(tls) as receiver:
         receiver.default_reply = Reply(500)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://dlrhub.test"
-            ) as client,
-        ):
+        async with serving(app) as client:
             try:
                 yield hub, client, receiver
             finally:

@@ -4,21 +4,18 @@ transaction and each still gets exactly the answer it would get alone. Both data
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.status import MessageStatus
 from dlrhub.services.hub import Hub
 from dlrhub.services.report_batcher import ReportBatcher
 from dlrhub.services.reports import ReportOutcome, StatusReport
-from dlrhub.store.database import Database
 from dlrhub.store.schema import deliveries, events, messages
 from tests.conftest import AccountKey
 from tests.integration.carrier_support import CARRIER, sent_message
+from tests.support.faulty_db import FaultyDatabase
 
 HOOK = "/api/partner-gateway/v1/webhooks/delivery-status"
 
@@ -83,26 +80,14 @@ async def test_a_burst_of_reports_shares_transactions_and_answers_each_one(
     assert polled.json()["readAt"] is not None
 
 
-class FailsFirstTransaction(Database):
-    """A database whose first write transaction breaks (a deadlock, a dropped connection)."""
-
-    failures = 1
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionResetError("the connection was lost")
-        async with super().transaction() as conn:
-            yield conn
-
-
 async def test_a_failed_batch_is_applied_report_by_report(
     carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey
 ) -> None:
     client, hub = carrier_api
     sms = [await sent_message(client, key) for _ in range(5)]
-    batcher = ReportBatcher(FailsFirstTransaction(hub.db.engine), hub.signals, hub.clock)
+    batcher = ReportBatcher(
+        FaultyDatabase(hub.db.engine, failing_transactions=1), hub.signals, hub.clock
+    )
     outcomes = await asyncio.gather(
         *(batcher.submit(StatusReport(m, MessageStatus.DELIVERED)) for m in sms)
     )
@@ -115,7 +100,9 @@ async def test_a_lone_report_that_fails_gets_the_error(
 ) -> None:
     client, hub = carrier_api
     message_id = await sent_message(client, key)
-    batcher = ReportBatcher(FailsFirstTransaction(hub.db.engine), hub.signals, hub.clock)
+    batcher = ReportBatcher(
+        FaultyDatabase(hub.db.engine, failing_transactions=1), hub.signals, hub.clock
+    )
     try:
         await batcher.submit(StatusReport(message_id, MessageStatus.DELIVERED))
     except ConnectionResetError:
