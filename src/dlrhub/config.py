@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     # Signs dashboard session cookies. Unset: a random secret per process (sessions end when it
     # restarts); set it to share sessions between several `dlrhub api` processes.
     dashboard_secret: str | None = None
+    # Behind a TLS proxy: the proxy addresses whose X-Forwarded-* headers are trusted (uvicorn).
+    forwarded_allow_ips: str | None = None
+    # Failed dashboard sign-ins allowed per client address and minute (SPEC §14).
+    sign_in_failures_per_minute: int = Field(default=10, ge=1)
+
+    # Per-account limits (SPEC §14): one customer must not be able to hurt the others.
+    max_webhooks_per_account: int = Field(default=20, ge=1)
+    test_rate_per_minute: int = Field(default=10, ge=1)
+    test_concurrency_per_account: int = Field(default=2, ge=1)
+    # "Test webhook" calls have their own small connection pool (never the dispatcher's).
+    test_pool_size: int = Field(default=8, ge=1)
+
+    # Retention (SPEC §15): finished data older than this is deleted in small batches.
+    retention_days: float = Field(default=30.0, gt=0)
+    retention_batch: int = Field(default=1000, ge=1)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

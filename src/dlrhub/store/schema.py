@@ -77,8 +77,29 @@ api_keys = Table(
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("prefix", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    # Written at most once a minute per key and process: a write per request would cost more
+    # than the request.
+    Column("last_used_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+    Index("ix_api_keys_account", "account_id"),
+)
+
+# Dashboard sessions live here, not in the cookie, so signing out or revoking the key that
+# opened one ends it on every process at once (SPEC §14).
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    # SHA-256 of the cookie's token: a copied table cannot be replayed as cookies.
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", ID, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_dashboard_sessions_key", "key_id"),
+    Index("ix_dashboard_sessions_expires", "expires_at"),
 )
 
 signing_secrets = Table(
