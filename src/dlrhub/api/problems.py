@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dlrhub.domain.errors import DlrhubError, FieldError
+from dlrhub.domain.errors import DlrhubError, FieldError, OverLimit, RateLimited
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +35,12 @@ class Problem(BaseModel):
 
 
 def problem_response(
-    status: int, title: str, detail: str, errors: list[FieldError] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    *,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -45,6 +50,7 @@ def problem_response(
     }
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
@@ -68,7 +74,21 @@ async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_dlrhub_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DlrhubError)
+    if isinstance(exc, OverLimit):
+        return _over_limit(exc)
     return problem_response(exc.status, exc.title, exc.detail, exc.errors)
+
+
+def _over_limit(exc: OverLimit) -> JSONResponse:
+    """A per-account limit (SPEC §14): the body names the limit and its value (RFC 9457
+    extension members), and a rate limit says when to retry, in the body and in Retry-After."""
+    extensions: dict[str, Any] = {"limit": exc.limit, "value": exc.value}
+    if isinstance(exc, RateLimited):
+        extensions["retryAfter"] = exc.retry_after_s
+    response = problem_response(exc.status, exc.title, exc.detail, extensions=extensions)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:

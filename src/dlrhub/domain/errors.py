@@ -13,8 +13,11 @@ __all__ = [
     "DlrhubError",
     "FieldError",
     "InvalidInput",
+    "LimitReached",
     "NotFound",
+    "OverLimit",
     "PayloadTooLarge",
+    "RateLimited",
     "Unauthorized",
     "Unprocessable",
 ]
@@ -69,3 +72,31 @@ class PayloadTooLarge(DlrhubError):
 class Unprocessable(DlrhubError):
     status = 422
     title = "Unprocessable request"
+
+
+class OverLimit(DlrhubError):
+    """A per-account limit (SPEC §14) refused the request: the problem body names the limit
+    (its setting, without the DLRHUB_ prefix) and its value."""
+
+    def __init__(self, detail: str, *, limit: str, value: int) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.value = value
+
+
+class LimitReached(OverLimit):
+    """A count limit: creating one more is refused until one is removed."""
+
+    status = 422
+    title = "Limit reached"
+
+
+class RateLimited(OverLimit):
+    """A rate or concurrency limit: the same request may succeed after `retry_after_s`."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, limit: str, value: int, retry_after_s: int) -> None:
+        super().__init__(detail, limit=limit, value=value)
+        self.retry_after_s = retry_after_s
