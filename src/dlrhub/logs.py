@@ -7,12 +7,18 @@ import sys
 
 import structlog
 
+_SQL_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+
 
 def configure_logging(level: str = "info", *, json: bool = False) -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
     # Alembic narrates every migration step at INFO; only its problems are worth showing.
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+    # The database layers log each statement with its parameters at INFO/DEBUG, and those
+    # parameters include signing secrets and API key hashes: they stay quiet at every level.
+    for name in _SQL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -31,13 +31,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     (the CLI beside a running server) wait instead of failing, and `BEGIN IMMEDIATE` so a
     transaction that will write takes the write lock up front instead of failing to upgrade.
     """
+    # hide_parameters: a driver error's text would otherwise carry the statement's values
+    # (signing secrets, key hashes) into logs and tracebacks.
     if is_sqlite_url(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _tune_sqlite(engine)
         return engine
     # No pre-ping: it costs a round trip on every checkout, and the hot paths (claim, record)
     # already survive a failed statement by retrying on their next turn.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, hide_parameters=True
+    )
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
