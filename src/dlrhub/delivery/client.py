@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import ssl
 import time
@@ -10,13 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yarl
+from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from dlrhub.domain.errors import InvalidInput
 from dlrhub.domain.outgoing import OutgoingRequest
-from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url, is_forbidden_address
+from dlrhub.domain.urlpolicy import (
+    FORBIDDEN_TARGET,
+    UrlPolicy,
+    check_callback_url,
+    client_url,
+    is_forbidden_address,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,11 @@ class AttemptResult:
     @property
     def succeeded(self) -> bool:
         return self.error is None and self.status is not None and 200 <= self.status < 300
+
+
+class PolicyRefusal(OSError):
+    """The URL policy refused to connect. An OSError so that aiohttp carries it out as the
+    cause of its connection error; its text never names the address a host resolved to."""
 
 
 class PolicyResolver(AbstractResolver):
@@ -48,11 +61,46 @@ class PolicyResolver(AbstractResolver):
             return results
         allowed = [r for r in results if not is_forbidden_address(r["host"])]
         if not allowed:
-            raise OSError(f"{host} resolves only to private, loopback or link-local addresses")
+            raise PolicyRefusal(errno.EACCES, f"{host} resolves only to non-public addresses")
         return allowed
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def guarded_socket(addr_info: AddrInfoType) -> socket.socket:
+    """aiohttp's socket factory, called for every address it is about to connect to.
+
+    aiohttp never asks the resolver about a literal IP ("https://[::ffff:7f00:1]/"), so the
+    resolver alone would miss them; every connection, however its address was found, has to
+    come through here, and a refused one never gets a socket, let alone a byte on the wire.
+    """
+    family, type_, proto, _, sockaddr = addr_info
+    if is_forbidden_address(_address_text(family, sockaddr)):
+        raise PolicyRefusal(errno.EACCES, FORBIDDEN_TARGET)
+    return socket.socket(family=family, type=type_, proto=proto)
+
+
+def _address_text(family: int, sockaddr: tuple[Any, ...]) -> str:
+    host = str(sockaddr[0])
+    # A scoped IPv6 address keeps its zone in the fourth item, not in the host text.
+    if family == socket.AF_INET6 and len(sockaddr) >= 4 and sockaddr[3] and "%" not in host:
+        return f"{host}%{sockaddr[3]}"
+    return host
+
+
+def policy_connector(
+    policy: UrlPolicy, *, ssl_context: ssl.SSLContext, limit: int
+) -> aiohttp.TCPConnector:
+    """A connector that enforces the address policy at connect time, for names (through the
+    resolver) and for every socket (literal IPs included). Dev mode allows everything."""
+    return aiohttp.TCPConnector(
+        limit=limit,
+        ssl=ssl_context,
+        resolver=PolicyResolver(policy.allow_private),
+        socket_factory=None if policy.allow_private else guarded_socket,
+        keepalive_timeout=30,
+    )
 
 
 def tls_context(ca_bundle: Path | None) -> ssl.SSLContext:
@@ -95,11 +143,8 @@ class DeliveryClient:
         return self._url_verdicts[url]
 
     async def __aenter__(self) -> DeliveryClient:
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            ssl=self._ssl,
-            resolver=PolicyResolver(self._policy.allow_private),
-            keepalive_timeout=30,
+        connector = policy_connector(
+            self._policy, ssl_context=self._ssl, limit=self._max_connections
         )
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=self._timeout, auto_decompress=False
@@ -128,7 +173,8 @@ class DeliveryClient:
         try:
             async with self._session.request(
                 request.method,
-                _target(request.url),
+                # The very URL object whose host the policy judged.
+                client_url(request.url),
                 headers=request.headers,
                 data=request.body if request.method != "GET" else None,
                 allow_redirects=False,
@@ -142,15 +188,13 @@ class DeliveryClient:
         except aiohttp.ClientSSLError as exc:
             return done(None, {}, b"", f"TLS error: {exc}")
         except aiohttp.ClientConnectorError as exc:
-            return done(None, {}, b"", f"could not connect: {_reason(exc)}")
-        except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc.os_error, PolicyRefusal):
+                return done(None, {}, b"", f"refused by URL policy: {exc.os_error.strerror}")
+            return done(None, {}, b"", f"could not connect: {_reason(exc.os_error)}")
+        except aiohttp.ClientError as exc:
             return done(None, {}, b"", f"request failed: {exc.__class__.__name__}: {exc}")
-
-
-def _target(url: str) -> str | yarl.URL:
-    """Send an ASCII URL exactly as built: re-quoting could change a query string that was
-    signed (SPEC §8, GET). Anything else is left to aiohttp to encode."""
-    return yarl.URL(url, encoded=True) if url.isascii() else url
+        except OSError as exc:
+            return done(None, {}, b"", f"request failed: {_reason(exc)}")
 
 
 async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -166,6 +210,12 @@ async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reason(exc: aiohttp.ClientConnectorError) -> str:
-    os_error: Any = exc.os_error
-    return str(getattr(os_error, "strerror", None) or os_error or exc)
+def _reason(os_error: OSError) -> str:
+    """Why a connection failed, in words that never name an address: the socket layer's own
+    texts do ("Connect call failed ('10.0.0.5', 443)"), and that would tell a customer what
+    a name resolved to."""
+    if isinstance(os_error, socket.gaierror) and os_error.strerror:
+        return os_error.strerror
+    if isinstance(os_error.errno, int) and os_error.errno > 0:
+        return os.strerror(os_error.errno)
+    return "connection failed"
