@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from dlrhub.cli_keys import keys_app
 from dlrhub.config import Settings
 from dlrhub.domain.errors import DlrhubError
 from dlrhub.heap import settle_after_startup
@@ -28,8 +29,11 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Customer accounts and their keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
+accounts_app.add_typer(keys_app, name="keys")
 
 DEMO_ACCOUNT = "demo"
+# The name of the key `serve --dev` prints: each start revokes the keys of this name.
+DEMO_KEY_NAME = "demo (serve --dev)"
 
 
 def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -276,11 +280,15 @@ def _iso(moment: Any) -> str | None:
 
 
 async def _demo_key(hub: Any) -> str:
-    """A fresh key for the demo account, creating the account on first start."""
-    if await hub.accounts.find(DEMO_ACCOUNT) is None:
-        created = await hub.accounts.create(DEMO_ACCOUNT)
+    """A fresh key for the demo account, creating the account on first start. The key printed
+    at the previous start is revoked: only the latest printed demo key works."""
+    found = await hub.accounts.find(DEMO_ACCOUNT)
+    if found is None:
+        created = await hub.accounts.create(DEMO_ACCOUNT, key_name=DEMO_KEY_NAME)
         return str(created.api_key)
-    return str(await hub.accounts.new_key(DEMO_ACCOUNT))
+    # Unnamed keys on the demo account were all printed by `serve --dev` before keys had names.
+    new = await hub.accounts.replace_named_keys(found[0], DEMO_KEY_NAME, also=("",))
+    return str(new.api_key)
 
 
 @db_app.command("upgrade")

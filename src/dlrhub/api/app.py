@@ -14,6 +14,7 @@ from dlrhub.api import (
     routes_carrier,
     routes_custom_webhooks,
     routes_deliveries,
+    routes_keys,
     routes_messages,
     routes_webhooks,
 )
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, run_workers: bool = True, hub: Hub | None 
     # After routes_webhooks: /webhooks/{webhookId} must not shadow /webhooks/delivery-status.
     app.include_router(routes_custom_webhooks.router)
     app.include_router(routes_deliveries.router)
+    app.include_router(routes_keys.router)
     app.include_router(routes_carrier.router)
     _add_health_routes(app)
     mount_dashboard(app, settings)

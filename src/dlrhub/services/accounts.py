@@ -8,18 +8,26 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.api_keys import UsageMemo, canonical_key_id, check_key_name
 from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.signing import new_secret
 from dlrhub.services.signals import Clock
 from dlrhub.store import accounts as store
+from dlrhub.store.accounts import ApiKeyRecord
 from dlrhub.store.database import Database
 from dlrhub.store.engine import is_unique_violation
 
+log = structlog.get_logger(__name__)
+
 KEY_PREFIX = "dlr_"
+# The name of the key an account is created with (keys made before names existed have "").
+DEFAULT_KEY_NAME = "default"
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
@@ -43,21 +51,37 @@ class SigningSecret:
     previous_expires_at: datetime | None
 
 
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just made: its listing, and the key itself, which is never shown again."""
+
+    record: ApiKeyRecord
+    api_key: str
+
+
+@dataclass(frozen=True)
+class AuthenticatedKey:
+    account_id: str
+    key_id: str
+
+
 class AccountService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._usage = UsageMemo()
 
-    async def create(self, name: str) -> NewAccount:
+    async def create(self, name: str, *, key_name: str = DEFAULT_KEY_NAME) -> NewAccount:
         name = name.strip()
         if not name or len(name) > 200:
             raise InvalidInput("an account name is 1 to 200 characters")
+        key_name = check_key_name(key_name)
         account_id = new_id()
         now = self._clock()
         try:
             async with self._db.transaction() as conn:
                 await store.insert_account(conn, account_id, name, now)
-                api_key = await self._insert_key(conn, account_id, now)
+                api_key = await self._insert_key(conn, account_id, key_name, now)
                 await store.insert_signing_secret(
                     conn, new_id(), account_id, new_secret(os.urandom(24)), now
                 )
@@ -65,19 +89,57 @@ class AccountService:
             if is_unique_violation(exc):
                 raise Conflict(f"an account named {name!r} already exists") from exc
             raise
-        return NewAccount(account_id=account_id, name=name, api_key=api_key)
+        return NewAccount(account_id=account_id, name=name, api_key=api_key.api_key)
 
-    async def new_key(self, id_or_name: str) -> str:
+    async def account_id(self, id_or_name: str) -> str:
+        """The id of the account with this id or name; NotFound if there is none."""
+        found = await self.find(id_or_name)
+        if found is None:
+            raise NotFound(f"no account {id_or_name!r}")
+        return found[0]
+
+    async def create_key(self, account_id: str, name: str) -> NewApiKey:
+        name = check_key_name(name)
         async with self._db.transaction() as conn:
-            found = await store.find_account(conn, id_or_name)
-            if found is None:
-                raise NotFound(f"no account {id_or_name!r}")
-            return await self._insert_key(conn, found[0], self._clock())
+            return await self._insert_key(conn, account_id, name, self._clock())
 
-    async def _insert_key(self, conn: AsyncConnection, account_id: str, now: datetime) -> str:
+    async def replace_named_keys(
+        self, account_id: str, name: str, *, also: tuple[str, ...] = ()
+    ) -> NewApiKey:
+        """A new key named `name`; every earlier unrevoked key of the account named `name` (or
+        one of `also`) is revoked in the same transaction."""
+        name = check_key_name(name)
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await store.revoke_api_keys(conn, account_id, now, names=(name, *also))
+            return await self._insert_key(conn, account_id, name, now)
+
+    async def list_keys(self, account_id: str) -> list[ApiKeyRecord]:
+        async with self._db.reading() as conn:
+            return await store.list_api_keys(conn, account_id)
+
+    async def revoke_key(self, account_id: str, key_id: str) -> ApiKeyRecord:
+        """Revoke one of the account's keys. Idempotent: a key revoked before stays revoked as
+        of its first revocation. NotFound for an unknown key or another account's."""
+        canonical = canonical_key_id(key_id)
+        if canonical is None:
+            raise NotFound(f"no API key {key_id!r}")
+        async with self._db.transaction() as conn:
+            await store.revoke_api_keys(conn, account_id, self._clock(), key_id=canonical)
+            revoked = await store.api_key(conn, account_id, canonical)
+        if revoked is None:
+            raise NotFound(f"no API key {key_id!r}")
+        log.info("API key revoked", account_id=account_id, key_id=canonical)
+        return revoked
+
+    async def _insert_key(
+        self, conn: AsyncConnection, account_id: str, name: str, now: datetime
+    ) -> NewApiKey:
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-        await store.insert_api_key(conn, new_id(), account_id, api_key[:12], hash_key(api_key), now)
-        return api_key
+        key_id, prefix = new_id(), api_key[:12]
+        await store.insert_api_key(conn, key_id, account_id, prefix, hash_key(api_key), now, name)
+        record = ApiKeyRecord(key_id, account_id, name, prefix, now, None, None)
+        return NewApiKey(record=record, api_key=api_key)
 
     async def find(self, id_or_name: str) -> tuple[str, str] | None:
         async with self._db.reading() as conn:
@@ -85,13 +147,31 @@ class AccountService:
 
     async def authenticate(self, api_key: str | None) -> str:
         """The account id for an API key; `Unauthorized` for a missing, unknown or revoked one."""
+        return (await self.authenticate_key(api_key)).account_id
+
+    async def authenticate_key(self, api_key: str | None) -> AuthenticatedKey:
+        """The account and key of an API key; `Unauthorized` for a missing, unknown or revoked
+        one. Every call reads the key's row, so a revocation is refused at once by every
+        process; the key's last use is written at most once a minute."""
         if not api_key:
             raise Unauthorized("missing X-Api-Key header")
         async with self._db.reading() as conn:
-            account_id = await store.account_for_key_hash(conn, hash_key(api_key))
-        if account_id is None:
+            live = await store.live_key_for_hash(conn, hash_key(api_key))
+        if live is None:
             raise Unauthorized("unknown or revoked API key")
-        return account_id
+        now = self._clock()
+        if self._usage.due(live.key_id, live.last_used_at, now):
+            await self._record_use(live.key_id, now)
+        return AuthenticatedKey(account_id=live.account_id, key_id=live.key_id)
+
+    async def _record_use(self, key_id: str, now: datetime) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await store.record_key_use(conn, key_id, now)
+        except (SQLAlchemyError, OSError) as exc:
+            # The key is valid: a lost lastUsedAt costs a minute of its precision (the memo
+            # retries then), never the caller's request.
+            log.warning("could not record an API key's use", key_id=key_id, error=str(exc))
 
     async def signing_secret(self, account_id: str) -> SigningSecret:
         async with self._db.reading() as conn:

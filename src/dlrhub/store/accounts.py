@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,24 +28,129 @@ async def find_account(conn: AsyncConnection, id_or_name: str) -> tuple[str, str
     return None if row is None else (row.id, row.name)
 
 
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as listed: never its secret, nor its hash."""
+
+    id: str
+    account_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """What authenticating a key reads: whose it is, and when it was last used."""
+
+    key_id: str
+    account_id: str
+    last_used_at: datetime | None
+
+
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.account_id,
+    api_keys.c.name,
+    api_keys.c.prefix,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+
+
+def _key_record(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
 async def insert_api_key(
-    conn: AsyncConnection, key_id: str, account_id: str, prefix: str, key_hash: str, now: datetime
+    conn: AsyncConnection,
+    key_id: str,
+    account_id: str,
+    prefix: str,
+    key_hash: str,
+    now: datetime,
+    name: str,
 ) -> None:
     await conn.execute(
         api_keys.insert().values(
-            id=key_id, account_id=account_id, prefix=prefix, key_hash=key_hash, created_at=now
+            id=key_id,
+            account_id=account_id,
+            name=name,
+            prefix=prefix,
+            key_hash=key_hash,
+            created_at=now,
         )
     )
 
 
-async def account_for_key_hash(conn: AsyncConnection, key_hash: str) -> str | None:
-    return (
+async def live_key_for_hash(conn: AsyncConnection, key_hash: str) -> LiveKey | None:
+    """The unrevoked key with this hash, if any."""
+    row = (
         await conn.execute(
-            select(api_keys.c.account_id).where(
+            select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
                 api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
             )
         )
-    ).scalar_one_or_none()
+    ).first()
+    if row is None:
+        return None
+    return LiveKey(key_id=row.id, account_id=row.account_id, last_used_at=row.last_used_at)
+
+
+async def record_key_use(conn: AsyncConnection, key_id: str, now: datetime) -> None:
+    await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+async def list_api_keys(conn: AsyncConnection, account_id: str) -> list[ApiKeyRecord]:
+    """The account's keys, revoked ones too, oldest first."""
+    rows = await conn.execute(
+        select(*_KEY_COLUMNS)
+        .where(api_keys.c.account_id == account_id)
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    return [_key_record(row) for row in rows]
+
+
+async def api_key(conn: AsyncConnection, account_id: str, key_id: str) -> ApiKeyRecord | None:
+    """One of the account's keys (None for another account's key, as for an unknown one)."""
+    row = (
+        await conn.execute(
+            select(*_KEY_COLUMNS).where(
+                api_keys.c.id == key_id, api_keys.c.account_id == account_id
+            )
+        )
+    ).first()
+    return None if row is None else _key_record(row)
+
+
+async def revoke_api_keys(
+    conn: AsyncConnection,
+    account_id: str,
+    now: datetime,
+    *,
+    key_id: str | None = None,
+    names: tuple[str, ...] = (),
+) -> int:
+    """Revoke the account's unrevoked key `key_id`, or those named one of `names`; a key
+    revoked before keeps its first revocation time. Returns how many were revoked now."""
+    condition = api_keys.c.id == key_id if key_id is not None else api_keys.c.name.in_(names)
+    result = await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.account_id == account_id, api_keys.c.revoked_at.is_(None), condition)
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)
 
 
 async def insert_signing_secret(
