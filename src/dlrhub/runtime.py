@@ -46,7 +46,8 @@ class Workers:
             delay=timedelta(milliseconds=settings.simulator_delay_ms),
             poll_interval_s=settings.poll_interval_s,
         )
-        # The process's shared client: the API's "test webhook" uses the same one.
+        # The deliveries' client, shared with the API in this process ("test webhook" has its
+        # own: hub.test_http).
         async with hub.http.session() as client:
             dispatcher = Dispatcher(
                 db=hub.db,

@@ -43,8 +43,8 @@ def create_app(settings: Settings, *, run_workers: bool = True, hub: Hub | None 
         app.state.hub = current
         workers = Workers(current, app.state.metrics) if run_workers else None
         try:
-            # One delivery client for the process: the workers and "test webhook" share it.
-            async with current.http.session():
+            # The process's delivery clients: the workers' and, apart, "test webhook"'s.
+            async with current.http.session(), current.test_http.session():
                 if workers is not None:
                     workers.start()
                 try:

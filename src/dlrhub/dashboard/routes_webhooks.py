@@ -23,7 +23,7 @@ from dlrhub.dashboard.web import (
     redirect,
     render,
 )
-from dlrhub.domain.errors import FieldError, InvalidInput, NotFound
+from dlrhub.domain.errors import FieldError, InvalidInput, NotFound, OverLimit, RateLimited
 from dlrhub.services.deliveries import DELIVERY_STATUS_ID
 from dlrhub.services.hub import Hub
 from dlrhub.store.records import WebhookRecord
@@ -125,6 +125,14 @@ async def _submit(request: Request, posted: Posted, webhook_id: str | None) -> R
     except InvalidInput as exc:
         extra = {"errors": field_errors(exc.errors), "detail": exc.detail}
         return await _form_page(request, posted, form, webhook_id, extra=extra, status_code=400)
+    except OverLimit as exc:
+        # A per-account limit (SPEC §14): the form again, with what was typed and the reason.
+        page = await _form_page(
+            request, posted, form, webhook_id, extra={"detail": exc.detail}, status_code=exc.status
+        )
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     return redirect(
         f"{PREFIX}/webhooks/{saved.id}", done="created" if webhook_id is None else "saved"
     )

@@ -6,6 +6,9 @@ The API and the dashboard both build a `WebhookSpec` and call this service, so t
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.delivery.requests import USER_AGENT
 from dlrhub.delivery.shared import SharedClient
-from dlrhub.domain.errors import NotFound
+from dlrhub.domain import limits
+from dlrhub.domain.errors import LimitReached, NotFound, RateLimited
 from dlrhub.domain.formats import custom_request, sample_report
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy
@@ -31,6 +35,7 @@ from dlrhub.store.records import WebhookRecord
 
 __all__ = [
     "CustomWebhooks",
+    "TestGate",
     "TestResult",
     "WebhookSpec",
     "required_parameters",
@@ -82,12 +87,88 @@ def _not_found(webhook_id: str) -> NotFound:
     return NotFound(f"no webhook with id {webhook_id!r}")
 
 
+class TestGate:
+    """Admits an account's "test webhook" calls under its limits (SPEC §14, domain/limits.py).
+
+    The counts live in this process only: with several API processes, each allows the
+    limits on its own. That is acceptable: what the limits protect is this process's test
+    pool (its own, like the counts) and the endpoints tests are aimed at, which N processes
+    can only hit N times as hard, and a shared counter would put a database write in front
+    of every test."""
+
+    __test__ = False  # not a pytest test class
+
+    _SWEEP_ABOVE = 1024  # accounts remembered before idle ones are forgotten
+
+    def __init__(
+        self, test_limits: limits.TestLimits, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limits = test_limits
+        self._monotonic = monotonic
+        self._usage: dict[str, limits.TestUsage] = {}
+
+    @asynccontextmanager
+    async def slot(self, account_id: str) -> AsyncIterator[None]:
+        """Hold one of the account's test slots for the block, or raise `RateLimited`."""
+        now = self._monotonic()
+        if len(self._usage) > self._SWEEP_ABOVE:
+            self._sweep(now)
+        verdict = limits.admit_test(
+            self._usage.get(account_id, limits.TestUsage()), now, self._limits
+        )
+        if isinstance(verdict, limits.Refusal):
+            raise _refused(verdict)
+        # No await between the check and this update: concurrent calls cannot both pass.
+        self._usage[account_id] = verdict
+        try:
+            yield
+        finally:
+            usage = limits.finish_test(self._usage[account_id], now, self._monotonic())
+            if usage.idle:
+                del self._usage[account_id]
+            else:
+                self._usage[account_id] = usage
+
+    def _sweep(self, now: float) -> None:
+        for account_id, usage in list(self._usage.items()):
+            pruned = limits.prune(usage, now)
+            if pruned.idle:
+                del self._usage[account_id]
+            else:
+                self._usage[account_id] = pruned
+
+
+def _refused(refusal: limits.Refusal) -> RateLimited:
+    if refusal.limit == limits.TEST_RATE:
+        what = f"at most {refusal.value} webhook tests per minute per account"
+    else:
+        what = f"at most {refusal.value} webhook tests at once per account"
+    return RateLimited(
+        f"{what} ({refusal.limit} = {refusal.value}); retry in {refusal.retry_after_s} s",
+        limit=refusal.limit,
+        value=refusal.value,
+        retry_after_s=refusal.retry_after_s,
+    )
+
+
 class CustomWebhooks:
-    def __init__(self, db: Database, clock: Clock, policy: UrlPolicy, http: SharedClient) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        policy: UrlPolicy,
+        http: SharedClient,
+        *,
+        max_webhooks: int,
+        tests: TestGate,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._policy = policy
+        # The "test webhook" pool (SharedClient.for_tests), never the dispatcher's.
         self._http = http
+        self._max_webhooks = max_webhooks
+        self._tests = tests
 
     def required_parameters(self, product: str, report_type: str) -> list[str]:
         return required_parameters(product, report_type)
@@ -113,6 +194,7 @@ class CustomWebhooks:
         now = self._clock()
         async with self._db.transaction() as conn:
             await self._check(conn, account_id, spec)
+            await self._check_room(conn, account_id)
             values = {
                 "id": webhook_id,
                 "account_id": account_id,
@@ -125,6 +207,18 @@ class CustomWebhooks:
             created = await store.custom_webhook(conn, account_id, webhook_id)
         assert created is not None
         return created
+
+    async def _check_room(self, conn: AsyncConnection, account_id: str) -> None:
+        """SPEC §14: at most `max_webhooks` live richer webhooks. Counted inside the creating
+        transaction, with the account locked, so that concurrent creates cannot both pass."""
+        live = await store.count_custom_webhooks_locked(conn, account_id)
+        if limits.webhooks_over_limit(live, self._max_webhooks):
+            raise LimitReached(
+                f"an account may have at most {self._max_webhooks} richer webhooks "
+                f"({limits.WEBHOOKS} = {self._max_webhooks}); delete one to add another",
+                limit=limits.WEBHOOKS,
+                value=self._max_webhooks,
+            )
 
     async def update(self, account_id: str, webhook_id: str, spec: WebhookSpec) -> WebhookRecord:
         """Replace the whole configuration; effective for the next event. Editing a webhook
@@ -175,7 +269,7 @@ class CustomWebhooks:
             timestamp=int(now.timestamp()),
             user_agent=USER_AGENT,
         )
-        async with self._http.session() as client:
+        async with self._tests.slot(account_id), self._http.session() as client:
             result = await client.send(request, keep_body=TEST_RESPONSE_BODY_BYTES)
         response: dict[str, object] | None = None
         if result.status is not None:

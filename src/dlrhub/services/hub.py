@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from dlrhub.config import Settings
 from dlrhub.delivery.shared import SharedClient
+from dlrhub.domain.limits import TestLimits
 from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
-from dlrhub.services.custom_webhooks import CustomWebhooks
+from dlrhub.services.custom_webhooks import CustomWebhooks, TestGate
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
@@ -29,8 +30,10 @@ class Hub:
     delivery_status: DeliveryStatusWebhooks
     carrier: CarrierReports
     operations: Operations
-    # The process's one HTTP client to customers' endpoints (dispatcher and webhook tests).
+    # The process's HTTP clients to customers' endpoints: the dispatcher's, and a separate,
+    # small one for "test webhook" calls (SPEC §14: tests never take a delivery's connection).
     http: SharedClient
+    test_http: SharedClient
     custom_webhooks: CustomWebhooks
     deliveries: DeliveryLog
 
@@ -39,6 +42,7 @@ class Hub:
         db = db or Database.from_url(settings.database_url)
         signals = Signals()
         http = SharedClient(settings)
+        test_http = SharedClient.for_tests(settings)
         messaging = MessagingService(
             db, signals, clock, simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms)
         )
@@ -53,6 +57,23 @@ class Hub:
             carrier=CarrierReports(db, signals, clock, settings.carrier_tokens, messaging),
             operations=Operations(db, signals, clock),
             http=http,
-            custom_webhooks=CustomWebhooks(db, clock, settings.url_policy, http),
+            test_http=test_http,
+            custom_webhooks=CustomWebhooks(
+                db,
+                clock,
+                settings.url_policy,
+                test_http,
+                max_webhooks=settings.max_webhooks_per_account,
+                tests=TestGate(limits_on_tests(settings)),
+            ),
             deliveries=DeliveryLog(db, signals, clock),
         )
+
+
+def limits_on_tests(settings: Settings) -> TestLimits:
+    """The per-account limits on "test webhook" calls (SPEC §14)."""
+    return TestLimits(
+        rate_per_minute=settings.test_rate_per_minute,
+        concurrency=settings.test_concurrency_per_account,
+        attempt_timeout_s=settings.delivery_timeout_s,
+    )

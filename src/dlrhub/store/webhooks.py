@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.store.engine import lock_rows
 from dlrhub.store.records import WebhookRecord
-from dlrhub.store.schema import deliveries, webhooks
+from dlrhub.store.schema import accounts, deliveries, webhooks
 
 DELIVERY_STATUS = "delivery_status"
 CUSTOM = "custom"
@@ -60,6 +61,23 @@ async def custom_webhooks(conn: AsyncConnection, account_id: str) -> list[Webhoo
         .order_by(webhooks.c.created_at, webhooks.c.id)
     )
     return [WebhookRecord.from_row(row) for row in rows]
+
+
+async def count_custom_webhooks_locked(conn: AsyncConnection, account_id: str) -> int:
+    """The account's live richer webhooks, counted with the account row locked until the
+    transaction ends (PostgreSQL `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already serialises
+    writers), so that two concurrent creates cannot both see room for one more."""
+    await conn.execute(lock_rows(select(accounts.c.id).where(accounts.c.id == account_id)))
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(webhooks)
+        .where(
+            webhooks.c.account_id == account_id,
+            webhooks.c.kind == CUSTOM,
+            webhooks.c.deleted_at.is_(None),
+        )
+    )
+    return int(count or 0)
 
 
 async def candidate_webhooks_of(
