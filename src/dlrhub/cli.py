@@ -104,6 +104,10 @@ async def _serve_http(settings: Settings, host: str, port: int, *, run_workers: 
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=int(settings.delivery_timeout_s) + 5,
+            # X-Forwarded-For/-Proto are believed only from the proxies the operator names:
+            # they decide the client address that failed sign-ins are counted by (SPEC §14).
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         server = _graceful_server_class()(config)
         settle_after_startup()

@@ -1,15 +1,21 @@
-"""The dashboard's session: a signed cookie holding the account and a CSRF token.
+"""The dashboard's session cookie: a server session's token, or an anonymous signed session.
 
-The cookie is signed (itsdangerous), HttpOnly, SameSite=Lax and scoped to `/dashboard`. It
-never holds the API key: only the account id it authenticated, the CSRF token of the session
-and, through the signature's timestamp, when it was issued. Every form carries the token and
-every POST must echo it (a session-bound token); a visitor not yet signed in gets an anonymous
-session so that the sign-in form is protected the same way.
+Signed in, the cookie holds only a random token; the session itself (account, API key, CSRF
+token, expiry) lives in the database (`services.sessions`), so signing out and revoking the key
+end it everywhere. Before sign-in, the cookie is a signed (itsdangerous) anonymous session that
+holds only a CSRF token, so that the sign-in form is protected like every other form: it grants
+nothing, and an account in it is ignored (cookies signed before sessions moved to the server
+are not sessions any more).
+
+The two are told apart by shape: a signed value always contains dots, a token never does.
+Either way the cookie is HttpOnly, SameSite=Lax, scoped to `/dashboard`, and Secure outside
+`--dev`. Every form carries the session's CSRF token and every POST must echo it.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -22,12 +28,16 @@ COOKIE_PATH = "/dashboard"
 CSRF_FIELD = "csrf_token"
 MAX_AGE_S = 12 * 3600
 _SALT = "dlrhub.dashboard.session"
+# secrets.token_urlsafe(32): 43 URL-safe characters, never a dot.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True)
 class Session:
     csrf_token: str
     account_id: str | None = None
+    # The server session's token (signed in only): what signing out deletes.
+    token: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -42,35 +52,46 @@ class CsrfRefused(Exception):
     """A state-changing request without the session's CSRF token."""
 
 
-def new_session(account_id: str | None = None) -> Session:
-    return Session(csrf_token=secrets.token_urlsafe(32), account_id=account_id)
+def new_session() -> Session:
+    """An anonymous session: a fresh CSRF token for the sign-in form."""
+    return Session(csrf_token=secrets.token_urlsafe(32))
 
 
 class SessionCodec:
-    """Reads and writes the session cookie with a secret that never leaves the process."""
+    """Reads and writes the session cookie; anonymous sessions are signed with a secret that
+    never leaves the process."""
 
     def __init__(self, secret: str) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
 
-    def read(self, request: Request) -> Session | None:
+    @staticmethod
+    def token(request: Request) -> str | None:
+        """The server session token the cookie holds, if it holds one."""
         raw = request.cookies.get(COOKIE_NAME)
-        if not raw:
+        return raw if raw and _TOKEN.fullmatch(raw) else None
+
+    def read_anonymous(self, request: Request) -> Session | None:
+        """The anonymous session of a signed cookie (never signed in, whatever it says)."""
+        raw = request.cookies.get(COOKIE_NAME)
+        if not raw or "." not in raw:
             return None
         try:
             data = self._serializer.loads(raw, max_age=MAX_AGE_S)
         except BadSignature:  # also covers an expired signature
             return None
-        if not isinstance(data, dict):
-            return None
-        csrf, account = data.get("c"), data.get("a")
+        csrf = data.get("c") if isinstance(data, dict) else None
         if not isinstance(csrf, str) or not csrf:
             return None
-        if account is not None and not isinstance(account, str):
-            return None
-        return Session(csrf_token=csrf, account_id=account)
+        return Session(csrf_token=csrf)
 
-    def write(self, response: Response, session: Session, *, secure: bool) -> None:
-        value = self._serializer.dumps({"c": session.csrf_token, "a": session.account_id})
+    def write_anonymous(self, response: Response, session: Session, *, secure: bool) -> None:
+        self._set(response, self._serializer.dumps({"c": session.csrf_token}), secure=secure)
+
+    def write_token(self, response: Response, token: str, *, secure: bool) -> None:
+        self._set(response, token, secure=secure)
+
+    @staticmethod
+    def _set(response: Response, value: str, *, secure: bool) -> None:
         response.set_cookie(
             COOKIE_NAME,
             value,
@@ -97,5 +118,6 @@ def check_csrf(session: Session | None, submitted: object) -> None:
 
 
 def process_secret(configured: str | None) -> str:
-    """The configured secret, or a random one for this process (sessions then end with it)."""
+    """The configured secret, or a random one for this process (anonymous sessions then end
+    with it; signed-in sessions live in the database and are shared by every process)."""
     return configured if configured else secrets.token_urlsafe(48)

@@ -87,11 +87,35 @@ def codec_of(request: Request) -> SessionCodec:
 
 
 def is_secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether cookies get `Secure`: always outside `--dev` (behind a TLS proxy the app may see
+    plain http), and over https in development too."""
+    return not hub_of(request).settings.dev or request.url.scheme == "https"
+
+
+async def current_session(request: Request) -> Session | None:
+    """The request's session: a live server session for a token cookie, else the anonymous
+    session of a signed cookie, else None. Looked up once per request."""
+    if hasattr(request.state, "dashboard_session"):
+        cached: Session | None = request.state.dashboard_session
+        return cached
+    codec = codec_of(request)
+    token = codec.token(request)
+    session: Session | None
+    if token is not None:
+        found = await hub_of(request).sessions.find(token)
+        session = (
+            None
+            if found is None
+            else Session(csrf_token=found.csrf_token, account_id=found.account_id, token=token)
+        )
+    else:
+        session = codec.read_anonymous(request)
+    request.state.dashboard_session = session
+    return session
 
 
 async def signed_in(request: Request) -> Session:
-    session = codec_of(request).read(request)
+    session = await current_session(request)
     if session is None or not session.signed_in:
         raise SignInRequired
     return session
@@ -205,7 +229,7 @@ def safe_next(target: str | None, default: str = PREFIX + "/webhooks") -> str:
 
 
 async def _error_page(request: Request, status: int, title: str, detail: str) -> Response:
-    session = codec_of(request).read(request)
+    session = await current_session(request)
     return await render(
         request,
         session,

@@ -14,6 +14,7 @@ from dlrhub.services.custom_webhooks import CustomWebhooks, TestGate
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
+from dlrhub.services.sessions import DashboardSessions, SignInLimiter
 from dlrhub.services.signals import Clock, Signals, utcnow
 from dlrhub.services.webhooks import DeliveryStatusWebhooks
 from dlrhub.store.database import Database
@@ -36,6 +37,9 @@ class Hub:
     test_http: SharedClient
     custom_webhooks: CustomWebhooks
     deliveries: DeliveryLog
+    # Dashboard sessions (in the database) and this process's count of failed sign-ins.
+    sessions: DashboardSessions
+    sign_ins: SignInLimiter
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None, clock: Clock = utcnow) -> Hub:
@@ -46,12 +50,13 @@ class Hub:
         messaging = MessagingService(
             db, signals, clock, simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms)
         )
+        accounts = AccountService(db, clock)
         return cls(
             settings=settings,
             db=db,
             signals=signals,
             clock=clock,
-            accounts=AccountService(db, clock),
+            accounts=accounts,
             messaging=messaging,
             delivery_status=DeliveryStatusWebhooks(db, clock, settings.url_policy),
             carrier=CarrierReports(db, signals, clock, settings.carrier_tokens, messaging),
@@ -67,6 +72,8 @@ class Hub:
                 tests=TestGate(limits_on_tests(settings)),
             ),
             deliveries=DeliveryLog(db, signals, clock),
+            sessions=DashboardSessions(db, clock, accounts),
+            sign_ins=SignInLimiter(settings.sign_in_failures_per_minute),
         )
 
 
