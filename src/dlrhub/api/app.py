@@ -20,6 +20,7 @@ from dlrhub.api import (
 )
 from dlrhub.api.models import Health
 from dlrhub.api.problems import BodyLimit, install_error_handlers
+from dlrhub.api.text_guard import StorableText
 from dlrhub.config import Settings
 from dlrhub.dashboard import mount as mount_dashboard
 from dlrhub.metrics import Metrics
@@ -64,6 +65,8 @@ def create_app(settings: Settings, *, run_workers: bool = True, hub: Hub | None 
     )
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    # Added first, so it runs inside BodyLimit: it reads bodies already limited.
+    app.add_middleware(StorableText)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(routes_messages.send_router)
     app.include_router(routes_messages.router)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dlrhub.domain.errors import DlrhubError, FieldError, OverLimit, RateLimited
+from dlrhub.domain.text import printable
 
 log = structlog.get_logger(__name__)
 
@@ -42,14 +43,17 @@ def problem_response(
     *,
     extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    # Texts may quote what the client sent: a lone surrogate in them must not fail encoding.
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": printable(detail),
     }
     if errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        body["errors"] = [
+            {"field": printable(e.field), "message": printable(e.message)} for e in errors
+        ]
     body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from dlrhub.domain.text import is_storable
 from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import delivery_log as store
 from dlrhub.store import webhooks as webhook_store
@@ -30,6 +31,7 @@ __all__ = [
 DELIVERY_STATUS_ID = "delivery-status"
 STATUSES = ("pending", "succeeded", "failed", "dead", "cancelled")
 MAX_LIMIT = 200
+MAX_CURSOR_CHARS = 256
 RESPONSE_BODY_CHARS = 1024
 
 
@@ -87,13 +89,26 @@ def encode_cursor(created_at: datetime, delivery_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """The position a `nextCursor` stands for; InvalidInput for anything else."""
     try:
+        # Ours are ~110 characters; a long one is not ours (and could nest JSON deep enough
+        # to exhaust the decoder's recursion).
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("too long to be a cursor")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, delivery_id = json.loads(raw)
         moment = datetime.fromisoformat(created_at)
-        if not isinstance(delivery_id, str) or moment.tzinfo is None:
+        if not isinstance(delivery_id, str) or not is_storable(delivery_id):
+            raise ValueError("not a delivery id")  # a NUL would be a database error
+        if moment.tzinfo is None:
             raise ValueError("not a cursor")
         moment = moment.astimezone(UTC)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
+    except (
+        binascii.Error,
+        ValueError,
+        TypeError,
+        UnicodeDecodeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise InvalidInput(
             "cursor is not one this API returned",
             errors=[FieldError("cursor", "must be a nextCursor returned by this API")],
