@@ -12,6 +12,7 @@ from dlrhub.dashboard import (
     routes_auth,
     routes_deliveries,
     routes_delivery_status,
+    routes_keys,
     routes_messages,
     routes_webhooks,
 )
@@ -31,6 +32,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         routes_webhooks,
         routes_deliveries,
         routes_messages,
+        routes_keys,
     ):
         app.include_router(module.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")

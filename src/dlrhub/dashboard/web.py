@@ -198,6 +198,7 @@ FLASH = {
     "retried": "Delivery queued to be sent again now.",
     "recovered": "{n} failed or dead deliveries queued again.",
     "sent": "Simulated message sent. Its status updates below as the simulator reports.",
+    "key-revoked": "API key revoked: every call with it is refused.",
 }
 
 
