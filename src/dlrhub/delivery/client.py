@@ -49,8 +49,8 @@ class PolicyResolver(AbstractResolver):
     """Refuses host names that resolve to private addresses, checked at connect time so a
     DNS answer that changes after registration cannot reach the internal network."""
 
-    def __init__(self, allow_private: bool) -> None:
-        self._inner = DefaultResolver()
+    def __init__(self, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
         self._allow_private = allow_private
 
     async def resolve(
@@ -90,14 +90,19 @@ def _address_text(family: int, sockaddr: tuple[Any, ...]) -> str:
 
 
 def policy_connector(
-    policy: UrlPolicy, *, ssl_context: ssl.SSLContext, limit: int
+    policy: UrlPolicy,
+    *,
+    ssl_context: ssl.SSLContext,
+    limit: int,
+    resolver: AbstractResolver | None = None,
 ) -> aiohttp.TCPConnector:
     """A connector that enforces the address policy at connect time, for names (through the
-    resolver) and for every socket (literal IPs included). Dev mode allows everything."""
+    resolver) and for every socket (literal IPs included). Dev mode allows everything.
+    `resolver` replaces the system's name lookups (tests use a fake one)."""
     return aiohttp.TCPConnector(
         limit=limit,
         ssl=ssl_context,
-        resolver=PolicyResolver(policy.allow_private),
+        resolver=PolicyResolver(policy.allow_private, resolver),
         socket_factory=None if policy.allow_private else guarded_socket,
         keepalive_timeout=30,
     )
