@@ -18,18 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from dlrhub.api.app import create_app
 from dlrhub.config import Settings
-from dlrhub.delivery.client import DeliveryClient, PolicyRefusal, policy_connector, tls_context
+from dlrhub.delivery.client import (
+    DeliveryClient,
+    PolicyRefusal,
+    guarded_socket,
+    policy_connector,
+    tls_context,
+)
 from dlrhub.domain.errors import InvalidInput
 from dlrhub.domain.outgoing import OutgoingRequest
 from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url, client_url
 from dlrhub.services.hub import Hub
-from tests.conftest import make_settings
+from tests.conftest import AccountKey, make_settings
 from tests.integration.custom_webhook_helpers import (
     API,
     create_webhook,
@@ -209,7 +216,7 @@ def no_address(text: str) -> bool:
 
 
 async def test_registration_refuses_every_row(
-    api: Any, account: Any, listener: LoopbackListener
+    api: httpx.AsyncClient, account: AccountKey, listener: LoopbackListener
 ) -> None:
     accepted: list[str] = []
     for name, url in urls(listener.port):
@@ -295,7 +302,7 @@ async def test_the_connect_time_check_alone_refuses_every_row(
     assert all(guarded[name] == "aiohttp refuses the URL" for name in others - {"localhost."})
 
 
-async def register_under_dev(db_url: str, account: Any, urls: list[str]) -> list[str]:
+async def register_under_dev(db_url: str, account: AccountKey, urls: list[str]) -> list[str]:
     """Register `urls` as the account's webhooks the way they got in while the policy was
     off (under --dev, or before this fix): the delivery-status webhook gets the first one,
     richer webhooks (which take ASCII URLs only) the others. Returns the richer ones' ids."""
@@ -320,7 +327,7 @@ async def register_under_dev(db_url: str, account: Any, urls: list[str]) -> list
 
 
 async def test_urls_registered_while_the_policy_was_off_are_refused_at_connect_time(
-    db_url: str, hub: Hub, api: Any, account: Any, listener: LoopbackListener
+    db_url: str, hub: Hub, api: httpx.AsyncClient, account: AccountKey, listener: LoopbackListener
 ) -> None:
     """Outside --dev, a real delivery (the attack of issue 8: read an internal service's
     answer in the delivery log) and a test call both end in a refusal, and nothing connects."""
@@ -349,7 +356,7 @@ async def test_urls_registered_while_the_policy_was_off_are_refused_at_connect_t
     assert listener.untouched()
 
 
-async def first_attempt(api: Any, account: Any) -> dict[str, Any]:
+async def first_attempt(api: httpx.AsyncClient, account: AccountKey) -> dict[str, Any]:
     """The first logged attempt of the account's delivery-status delivery, once there is one."""
     found: dict[str, Any] = {}
 
@@ -377,3 +384,30 @@ async def test_connection_errors_never_name_the_address() -> None:
             OutgoingRequest("POST", f"http://localhost:{closed_port()}/", {}, b"{}")
         )
     assert result.error == "could not connect: Connection refused"
+
+
+@pytest.mark.parametrize(
+    ("family", "sockaddr", "refused"),
+    [
+        (socket.AF_INET, ("127.0.0.1", 80), True),
+        (socket.AF_INET, ("169.254.169.254", 80), True),
+        (socket.AF_INET, ("192.0.0.170", 80), True),
+        (socket.AF_INET6, ("::ffff:127.0.0.1", 80, 0, 0), True),
+        (socket.AF_INET6, ("fe80::1", 80, 0, 2), True),
+        (socket.AF_INET, ("8.8.8.8", 443), False),
+        (socket.AF_INET6, ("2606:4700:4700::1111", 443, 0, 0), False),
+    ],
+)
+def test_the_socket_factory_judges_each_address(
+    family: socket.AddressFamily, sockaddr: tuple[Any, ...], refused: bool
+) -> None:
+    """The last line of defence, whatever the resolver said: no socket for a forbidden
+    address (a public one gets an ordinary, unconnected socket)."""
+    info = (family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr)
+    if refused:
+        with pytest.raises(PolicyRefusal) as excinfo:
+            guarded_socket(info)
+        assert no_address(str(excinfo.value))
+    else:
+        with guarded_socket(info) as sock:
+            assert sock.family == family
