@@ -26,7 +26,7 @@ from tests.integration.helpers_issue2 import (
     server_env,
     wait_sync,
 )
-from tests.support.cli import ServerProcess
+from tests.support.cli import ServerProcess, run_cli
 from tests.support.receiver import ReceivedRequest, Receiver, Reply
 from tests.support.stdwebhooks import verify
 from tests.support.tls import make_tls
@@ -93,6 +93,9 @@ def test_serve_end_to_end(db_url: str, tmp_path: Path) -> None:
     with Receiver(tls=tls) as receiver, ServerProcess(env, tmp_path / "logs") as server:
         assert "demo API key: dlr_" in server.log_text()
         key = create_account_with_cli(env, "e2e-customer")
+        # WhatsApp sends only from one of the account's business numbers (SPEC §2).
+        added = run_cli("accounts", "add-waba", key.account_id, "+393409876543", env=env)
+        assert added.returncode == 0, (added.stdout, added.stderr)
         # The first delivery attempt fails: one event is retried, with the same webhook-id.
         receiver.respond_with(Reply(500, b"not yet"))
         with httpx.Client(

@@ -14,7 +14,7 @@ from dlrhub.services.report_batcher import ReportBatcher
 from dlrhub.services.reports import ReportOutcome, StatusReport
 from dlrhub.store.schema import deliveries, events, messages
 from tests.conftest import AccountKey
-from tests.integration.carrier_support import CARRIER, sent_message
+from tests.integration.carrier_support import CARRIER, WABA_NUMBER, sent_message
 from tests.support.faulty_db import FaultyDatabase
 
 HOOK = "/api/partner-gateway/v1/webhooks/delivery-status"
@@ -49,6 +49,7 @@ async def test_a_burst_of_reports_shares_transactions_and_answers_each_one(
     client, hub = carrier_api
     await client.post(HOOK, json={"callbackUrl": "https://127.0.0.1:9/hook"}, headers=key.headers)
     sms = [await sent_message(client, key) for _ in range(30)]
+    await hub.accounts.add_waba_number(key.account_id, WABA_NUMBER)
     whatsapp = await sent_message(client, key, "whatsapp")
     reports = [{"messageId": m, "status": "DELIVERED"} for m in sms]
     reports += [{"messageId": sms[0], "status": "DELIVERED"}]  # repeated: a no-op

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
@@ -12,6 +14,7 @@ from dlrhub.domain.simulation import simulated_outcome
 from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.services.reports import record_inbound
 from dlrhub.services.signals import Clock, Signals
+from dlrhub.store import accounts as account_store
 from dlrhub.store import messages as store
 from dlrhub.store.database import Database
 from dlrhub.store.engine import is_unique_violation
@@ -24,6 +27,19 @@ def _could_exist(customer_message_id: str) -> bool:
     """Whether a message could have this id: one with a NUL is never stored (messageId refuses
     control characters), and asking PostgreSQL for it would be an error, not a miss."""
     return "\x00" not in customer_message_id
+
+
+async def _check_sender_number(conn: AsyncConnection, account_id: str, fields: SendFields) -> None:
+    """A WhatsApp message leaves from one of the account's own business numbers (SPEC §2):
+    sending from another account's number would speak in its name."""
+    number = fields.phone_number_id
+    if fields.channel is not Channel.WHATSAPP or number is None:
+        return
+    if await account_store.waba_owner(conn, number) != account_id:
+        problem = "must be one of your business numbers (GET /whatsapp/numbers)"
+        raise InvalidInput(
+            f"phoneNumberId {problem}", errors=[FieldError("phoneNumberId", problem)]
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,7 @@ class MessagingService:
         sim_next = simulated_outcome(fields.destination) if fields.simulation else None
         try:
             async with self._db.transaction() as conn:
+                await _check_sender_number(conn, account_id, fields)
                 await store.insert_message(
                     conn,
                     message,
