@@ -13,6 +13,7 @@ from dlrhub.carriers.simulator import Simulator
 from dlrhub.delivery.dispatcher import Dispatcher
 from dlrhub.metrics import Metrics
 from dlrhub.services.hub import Hub
+from dlrhub.services.retention import Retention
 from dlrhub.store.engine import DELIVERIES_CHANNEL, SIMULATION_CHANNEL, listen
 
 log = structlog.get_logger(__name__)
@@ -59,7 +60,13 @@ class Workers:
                 metrics=self.metrics,
             )
             log.info("workers started", worker_id=worker_id)
-            tasks = [dispatcher.run(self._stop), simulator.run(self._stop)]
+            # Retention runs beside them, in every process that runs workers (SPEC §15).
+            retention = Retention.from_settings(hub.db, hub.clock, settings)
+            tasks = [
+                dispatcher.run(self._stop),
+                simulator.run(self._stop),
+                retention.run(self._stop),
+            ]
             if not hub.db.is_sqlite:
                 # Other processes (API nodes, other workers) queue work too: wake on NOTIFY.
                 tasks.append(

@@ -90,6 +90,16 @@ def lock_rows(query: Select[Any]) -> Select[Any]:
     return query.with_for_update()
 
 
+def lock_skipping_locked(query: Select[Any]) -> Select[Any]:
+    """Lock the rows a transaction is about to delete, passing over rows others hold.
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two pruners (or a pruner and a request changing
+    a row) never wait on each other: a locked row is left for the next run. SQLite: dropped
+    by SQLAlchemy; `BEGIN IMMEDIATE` already gives the transaction the whole database.
+    """
+    return query.with_for_update(skip_locked=True)
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     """Whether a DBAPI error is a unique-constraint violation, on either backend."""
     message = str(getattr(exc, "orig", exc)).lower()

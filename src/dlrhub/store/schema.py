@@ -156,6 +156,14 @@ messages = Table(
         sqlite_where=text("sim_due_at IS NOT NULL"),
         postgresql_where=text("sim_due_at IS NOT NULL"),
     ),
+    # Retention walks final messages oldest first (store/retention.py spells the same predicate).
+    Index(
+        "ix_messages_final_updated",
+        "updated_at",
+        "id",
+        sqlite_where=text("status <> 'SENT'"),
+        postgresql_where=text("status <> 'SENT'"),
+    ),
 )
 
 events = Table(
@@ -175,6 +183,14 @@ events = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_events_message", "message_id"),
+    # Retention walks events without a message (INBOUND) oldest first.
+    Index(
+        "ix_events_unattached_created",
+        "created_at",
+        "id",
+        sqlite_where=text("message_id IS NULL"),
+        postgresql_where=text("message_id IS NULL"),
+    ),
 )
 
 webhooks = Table(
@@ -237,6 +253,14 @@ deliveries = Table(
     Index("ix_deliveries_account_created", "account_id", "created_at"),
     Index("ix_deliveries_webhook_created", "webhook_id", "created_at"),
     Index("ix_deliveries_event", "event_id"),
+    # Retention walks finished deliveries oldest first.
+    Index(
+        "ix_deliveries_finished_updated",
+        "updated_at",
+        "id",
+        sqlite_where=text("status IN ('succeeded', 'dead', 'cancelled')"),
+        postgresql_where=text("status IN ('succeeded', 'dead', 'cancelled')"),
+    ),
 )
 
 delivery_attempts = Table(
