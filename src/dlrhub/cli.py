@@ -307,6 +307,42 @@ def db_upgrade() -> None:
     typer.echo(f"database at {_safe_url(settings.database_url)} is up to date")
 
 
+@db_app.command("prune")
+def db_prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Age of the finished data to delete: 90d, 12h, 30m, 0s "
+            "(default: DLRHUB_RETENTION_DAYS).",
+        ),
+    ] = None,
+) -> None:
+    """Delete finished data once, as the background job in serve/worker does (SPEC §15):
+    final messages, their events, succeeded/dead/cancelled deliveries and their attempts.
+    Nothing still to be sent is ever deleted. Prints the rows deleted per table."""
+    from dlrhub.domain.retention import parse_duration
+    from dlrhub.services.retention import Retention
+
+    try:
+        keep = None if older_than is None else parse_duration(older_than, field="--older-than")
+    except DlrhubError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def prune(hub: Any) -> Any:
+        return await Retention.from_settings(hub.db, hub.clock, hub.settings).prune(keep)
+
+    report = _run(lambda: _with_hub(Settings(), prune))
+    typer.echo(f"deleted finished data last changed before {_iso(report.cutoff)}:")
+    for table, count in report.deleted.items():
+        typer.echo(f"  {table}: {count}")
+    typer.echo(
+        f"in {report.elapsed_s:.2f} s ({report.batches} batches, "
+        f"slowest {report.slowest_batch_s * 1000:.0f} ms)"
+    )
+
+
 @accounts_app.command("create")
 def accounts_create(
     name: Annotated[str, typer.Argument(help="A unique account name.")],

@@ -61,17 +61,13 @@ def parse_duration(text: str, *, field: str = "olderThan") -> timedelta:
     """
     match = _DURATION.fullmatch(text.strip().lower())
     if match is None:
-        raise InvalidInput(
-            f"{text!r} is not a duration",
-            errors=[FieldError(field, "a number and a unit: s, m, h, d or w (e.g. 90d, 12h, 0s)")],
-        )
+        hint = "a number and a unit: s, m, h, d or w (e.g. 90d, 12h, 0s)"
+        raise InvalidInput(f"{text!r} is not a duration: {hint}", errors=[FieldError(field, hint)])
     # In seconds first: a timedelta of 10^12 weeks would overflow instead of being refused.
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds > MAX_DURATION.total_seconds():
-        raise InvalidInput(
-            f"{text!r} is too long",
-            errors=[FieldError(field, f"at most {MAX_DURATION.days} days")],
-        )
+        limit = f"at most {MAX_DURATION.days} days"
+        raise InvalidInput(f"{text!r} is too long: {limit}", errors=[FieldError(field, limit)])
     return timedelta(seconds=seconds)
 
 
