@@ -1,6 +1,6 @@
-"""retention indexes: retention walks finished deliveries, final messages and events without
-a message oldest first, each through a partial index that holds only what it may delete
-(SPEC §15)
+"""retention indexes: retention walks finished deliveries, final messages and INBOUND events
+(those without a message) oldest first, each through a partial index that holds only what it
+may delete (SPEC §15)
 
 Revision ID: 0005
 Revises: 0004
@@ -26,7 +26,7 @@ _INDEXES = (
         "status IN ('succeeded', 'dead', 'cancelled')",
     ),
     ("ix_messages_final_updated", "messages", ["updated_at", "id"], "status <> 'SENT'"),
-    ("ix_events_unattached_created", "events", ["created_at", "id"], "message_id IS NULL"),
+    ("ix_events_inbound_created", "events", ["created_at", "id"], "event_type = 'INBOUND'"),
 )
 
 
