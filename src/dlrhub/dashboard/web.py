@@ -27,6 +27,7 @@ from dlrhub.dashboard.session import (
     check_csrf,
 )
 from dlrhub.domain.errors import DlrhubError, FieldError
+from dlrhub.domain.short_ids import short_id
 from dlrhub.services import overview
 from dlrhub.services.hub import Hub
 
@@ -68,6 +69,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["time"] = format_time
     env.filters["fid"] = field_id
+    env.filters["short_id"] = short_id
     env.globals["version"] = __version__
     env.globals["prefix"] = PREFIX
     return env
