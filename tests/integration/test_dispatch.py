@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.reports import apply_status
+from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
 from dlrhub.store import messages as message_store
 from tests.conftest import AccountKey
 from tests.contract import DELIVERY_KEYS
@@ -231,19 +231,20 @@ async def test_late_or_duplicate_reports_are_no_ops(app: Stack, receiver: Receiv
     async with app.hub.db.transaction() as conn:
         current = (await message_store.by_ids(conn, [sent["messageId"]]))[sent["messageId"]]
         assert current.status is MessageStatus.DELIVERED
-        for message, status in [
-            (current, MessageStatus.DELIVERED),  # repeated
-            (current, MessageStatus.ERROR),  # would move back
-            (current, MessageStatus.EXPIRED),
-            (current, MessageStatus.SENT),
-            (current, MessageStatus.READ),  # SMS has no read receipts
-            (stale, MessageStatus.DELIVERED),  # a racing duplicate of the first report
-            (stale, MessageStatus.ERROR),  # a late, contradicting report
-        ]:
-            result = await apply_status(
-                conn, message, status, occurred_at=now, error="late", now=now
-            )
-            assert result is None, (message.status, status)
+        late = [
+            MessageStatus.DELIVERED,  # repeated
+            MessageStatus.ERROR,  # would move back
+            MessageStatus.EXPIRED,
+            MessageStatus.SENT,
+            MessageStatus.READ,  # SMS has no read receipts
+            MessageStatus.DELIVERED,  # a racing duplicate: judged on the locked row
+            MessageStatus.ERROR,  # a late, contradicting report
+        ]
+        outcomes, queued = await apply_reports(
+            conn, [StatusReport(stale.id, status, "late") for status in late], now=now
+        )
+        assert outcomes == [ReportOutcome.IGNORED] * len(late), outcomes
+        assert queued == 0
     app.hub.signals.deliveries_queued()
 
     polled = await app.poll(key, sent["customerMessageId"])

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
 from dlrhub.domain.simulation import simulated_error, simulated_read_follows
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.reports import apply_status
+from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
 from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import messages as store
 from dlrhub.store.database import Database
+from dlrhub.store.messages import SimulationStep
 
 log = structlog.get_logger(__name__)
 
@@ -54,31 +55,41 @@ class Simulator:
                 await self._idle(stop)
 
     async def step(self) -> int:
-        """Report every due simulated outcome, each with its event and deliveries, in one
-        transaction; returns how many steps were taken."""
+        """Report every due simulated outcome in one transaction, through the batched report
+        path every carrier uses, and schedule what follows; returns how many steps were taken.
+
+        Claim, reports and the next steps share the transaction: a crash anywhere leaves the
+        steps due again once their lease runs out, never applied without their follow-up.
+        """
         now = self._clock()
-        queued = 0
         async with self._db.transaction() as conn:
-            claimed = await store.claim_simulations(conn, now, now + STEP_LEASE, self._batch)
-            found = await store.by_ids(conn, [message_id for message_id, _ in claimed])
-            for message_id, next_status in claimed:
-                message = found[message_id]
-                status = MessageStatus(next_status)
-                result = await apply_status(
-                    conn, message, status, occurred_at=now, error=simulated_error(status), now=now
-                )
-                queued += result or 0
-                if result is not None and simulated_read_follows(
-                    message.destination, message.channel, status
-                ):
-                    await store.schedule_simulation(
-                        conn, message_id, MessageStatus.READ.value, now + self._delay
-                    )
-                else:
-                    await store.schedule_simulation(conn, message_id, None, None)
+            due = await store.claim_simulations(conn, now, now + STEP_LEASE, self._batch)
+            outcomes, queued = await apply_reports(
+                conn,
+                [StatusReport(s.message_id, s.status, simulated_error(s.status)) for s in due],
+                now=now,
+            )
+            await store.schedule_simulations(
+                conn,
+                [
+                    self._next_step(s, outcome, now)
+                    for s, outcome in zip(due, outcomes, strict=True)
+                ],
+            )
         if queued:
             self._signals.deliveries_queued()
-        return len(claimed)
+        return len(due)
+
+    def _next_step(
+        self, step: SimulationStep, outcome: ReportOutcome, now: datetime
+    ) -> tuple[str, MessageStatus | None, datetime | None]:
+        """READ follows a DELIVERED that was applied (on channels with read receipts);
+        otherwise the message's simulation is over."""
+        if outcome is ReportOutcome.APPLIED and simulated_read_follows(
+            step.destination, step.channel, step.status
+        ):
+            return step.message_id, MessageStatus.READ, now + self._delay
+        return step.message_id, None, None
 
     async def _idle(self, stop: asyncio.Event) -> None:
         timeout = self._poll_interval_s

@@ -1,4 +1,8 @@
-"""Applying what carriers report: a status change, its event and its deliveries, atomically."""
+"""Applying what carriers report: a status change, its event and its deliveries, atomically.
+
+`apply_reports` is the one path of every status change: the simulator, the HTTP ingest
+(through `report_batcher`) and every future connector hand it their reports in batches.
+"""
 
 from __future__ import annotations
 
@@ -91,7 +95,7 @@ async def emit_event(conn: AsyncConnection, spec: EventSpec, now: datetime) -> t
     return event_id, queued
 
 
-def moved(
+def _moved(
     message: MessageRecord,
     new_status: MessageStatus,
     *,
@@ -126,39 +130,6 @@ def _status_event(
     )
 
 
-async def apply_status(
-    conn: AsyncConnection,
-    message: MessageRecord,
-    new_status: MessageStatus,
-    *,
-    occurred_at: datetime,
-    error: str | None,
-    now: datetime,
-) -> int | None:
-    """Move a message to `new_status` inside the caller's transaction.
-
-    Returns None when the transition is not allowed (a late or repeated report: a no-op),
-    otherwise the number of deliveries queued.
-    """
-    if not can_transition(message.status, new_status, message.channel):
-        return None
-    after = moved(message, new_status, occurred_at=occurred_at, error=error, now=now)
-    values = {
-        "status": after.status.value,
-        "error": after.error,
-        "delivered_at": after.delivered_at,
-        "read_at": after.read_at,
-        "updated_at": after.updated_at,
-    }
-    if not await message_store.move_status(conn, message.id, message.status.value, values):
-        return None  # another report won the race; it emitted the event
-    spec = _status_event(message, new_status, occurred_at, error)
-    if spec is None:
-        return 0
-    _, queued = await emit_event(conn, spec, now)
-    return queued
-
-
 class ReportOutcome(Enum):
     APPLIED = "applied"
     IGNORED = "ignored"  # intermediate, late or repeated: changes nothing
@@ -181,6 +152,8 @@ async def apply_reports(
     The messages are locked first, so the moves computed here from what was read are the
     moves written. Reports on the same message apply in order, as they would one by one.
     """
+    if not reports:
+        return [], 0
     current = await message_store.lock_by_ids(conn, sorted({r.message_id for r in reports}))
     read = dict(current)
     outcomes: list[ReportOutcome] = []
@@ -194,7 +167,7 @@ async def apply_reports(
         if status is None or not can_transition(message.status, status, message.channel):
             outcomes.append(ReportOutcome.IGNORED)
             continue
-        current[message.id] = moved(message, status, occurred_at=now, error=report.error, now=now)
+        current[message.id] = _moved(message, status, occurred_at=now, error=report.error, now=now)
         outcomes.append(ReportOutcome.APPLIED)
         spec = _status_event(message, status, now, report.error)
         if spec is not None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.domain.status import MessageStatus
+from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.store.engine import SIMULATION_CHANNEL, lock_for_claim, lock_rows, notify
 from dlrhub.store.records import MessageRecord
 from dlrhub.store.schema import messages
@@ -106,22 +105,20 @@ async def save_statuses(
     )
 
 
-async def move_status(
-    conn: AsyncConnection, message_id: str, expected: str, values: dict[str, Any]
-) -> bool:
-    """Compare-and-set on the status: only one of two racing reports wins a transition."""
-    result = await conn.execute(
-        update(messages)
-        .where(messages.c.id == message_id, messages.c.status == expected)
-        .values(**values)
-    )
-    return bool(result.rowcount == 1)
+@dataclass(frozen=True)
+class SimulationStep:
+    """A due simulator step: the status to report, and what decides the step after it."""
+
+    message_id: str
+    status: MessageStatus
+    destination: str
+    channel: Channel
 
 
 async def claim_simulations(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int
-) -> list[tuple[str, str]]:
-    """Take up to `limit` due simulator steps: (message id, status to report).
+) -> list[SimulationStep]:
+    """Take up to `limit` due simulator steps.
 
     The due time moves to `lease_until`, so a simulator that dies mid-step is retried then.
     """
@@ -136,18 +133,29 @@ async def claim_simulations(
         update(messages)
         .where(messages.c.id.in_(select(due.c.id)))
         .values(sim_due_at=lease_until)
-        .returning(messages.c.id, messages.c.sim_next)
+        .returning(messages.c.id, messages.c.sim_next, messages.c.destination, messages.c.channel)
     )
-    return [(row.id, row.sim_next) for row in rows]
+    return [
+        SimulationStep(row.id, MessageStatus(row.sim_next), row.destination, Channel(row.channel))
+        for row in rows
+    ]
 
 
-async def schedule_simulation(
-    conn: AsyncConnection, message_id: str, next_status: str | None, due_at: datetime | None
+async def schedule_simulations(
+    conn: AsyncConnection, steps: Sequence[tuple[str, MessageStatus | None, datetime | None]]
 ) -> None:
+    """Set each (message id, status to report next, when) in one statement; (id, None, None)
+    ends a message's simulation."""
+    if not steps:
+        return
     await conn.execute(
         update(messages)
-        .where(messages.c.id == message_id)
-        .values(sim_next=next_status, sim_due_at=due_at)
+        .where(messages.c.id == bindparam("m_id"))
+        .values(sim_next=bindparam("m_next"), sim_due_at=bindparam("m_due_at")),
+        [
+            {"m_id": id_, "m_next": None if next_ is None else next_.value, "m_due_at": due_at}
+            for id_, next_, due_at in steps
+        ],
     )
 
 
