@@ -21,6 +21,7 @@ from dlrhub.dashboard.web import (
     safe_next,
 )
 from dlrhub.domain.errors import InvalidInput
+from dlrhub.domain.short_ids import short_id
 from dlrhub.services import overview
 from dlrhub.services.deliveries import DELIVERY_STATUS_ID, STATUSES, DeliveryPage
 from dlrhub.services.hub import Hub
@@ -37,7 +38,8 @@ async def _webhook_choices(hub: Hub, account_id: str) -> list[tuple[str, str]]:
     if delivery_status is not None:
         choices.append((DELIVERY_STATUS_ID, f"delivery-status · {delivery_status.url}"))
     for webhook in await hub.custom_webhooks.list(account_id):
-        choices.append((webhook.id, f"{webhook.id[:8]} · {webhook.product} {webhook.report_type}"))
+        label = f"{short_id(webhook.id)} · {webhook.product} {webhook.report_type}"
+        choices.append((webhook.id, label))
     return choices
 
 
