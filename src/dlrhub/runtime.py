@@ -10,7 +10,8 @@ from datetime import timedelta
 import structlog
 
 from dlrhub.carriers.simulator import Simulator
-from dlrhub.delivery.dispatcher import Dispatcher
+from dlrhub.config import Settings
+from dlrhub.delivery.dispatcher import Dispatcher, DispatcherConfig
 from dlrhub.metrics import Metrics
 from dlrhub.services.hub import Hub
 from dlrhub.services.retention import Retention
@@ -55,7 +56,7 @@ class Workers:
                 signals=hub.signals,
                 clock=hub.clock,
                 client=client,
-                settings=settings,
+                config=dispatcher_config(settings),
                 worker_id=worker_id,
                 metrics=self.metrics,
             )
@@ -81,3 +82,21 @@ class Workers:
                 )
             await asyncio.gather(*tasks)
         log.info("workers stopped", worker_id=worker_id)
+
+
+def dispatcher_config(settings: Settings) -> DispatcherConfig:
+    """The dispatcher's part of the settings."""
+    return DispatcherConfig(
+        retry_schedule=settings.retry_schedule,
+        delivery_timeout_s=settings.delivery_timeout_s,
+        lease_s=settings.lease_s,
+        poll_interval_s=settings.poll_interval_s,
+        claim_batch=settings.claim_batch,
+        max_in_flight=settings.max_in_flight,
+        max_in_flight_per_webhook=settings.max_in_flight_per_webhook,
+        initial_in_flight_per_webhook=settings.initial_in_flight_per_webhook,
+        circuit_threshold=settings.circuit_threshold,
+        circuit_cooldown_s=settings.circuit_cooldown_s,
+        circuit_max_cooldown_s=settings.circuit_max_cooldown_s,
+        disable_after_s=settings.disable_after_s,
+    )

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from dlrhub.domain.retry import (
     DEFAULT_SCHEDULE,
     MAX_RETRY_AFTER,
+    RetryDecision,
+    decide_after_attempt,
     next_retry_delay,
     parse_retry_after,
     parse_schedule,
@@ -137,3 +139,73 @@ def test_delay_within_twenty_percent(
 )
 def test_parse_retry_after(value: str | None, now: datetime, expected: float | None) -> None:
     assert parse_retry_after(value, now) == expected
+
+
+LATER = "Thu, 09 Apr 2026 11:30:00 GMT"  # an hour after NOW
+
+
+def _at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("succeeded", "status", "error", "retry_after", "attempts_made", "expected"),
+    [
+        # A 2xx is done, whatever else came with it and however many attempts it took.
+        (True, 200, None, None, 1, RetryDecision("succeeded", None, None)),
+        (True, 204, None, "600", 11, RetryDecision("succeeded", None, None)),
+        # A failure waits its turn in the schedule (100 s, then 300 s), then is dead.
+        (False, 500, None, None, 1, RetryDecision("failed", "HTTP 500", _at(100))),
+        (False, 500, None, None, 2, RetryDecision("failed", "HTTP 500", _at(300))),
+        (False, 500, None, None, 3, RetryDecision("dead", "HTTP 500", None)),
+        # No response at all: the transport's reason is the error.
+        (False, None, "timed out", None, 1, RetryDecision("failed", "timed out", _at(100))),
+        (False, None, "refused", None, 3, RetryDecision("dead", "refused", None)),
+        # Retry-After lengthens the wait on 429 and 503 only, as seconds or as a date...
+        (False, 429, None, "600", 1, RetryDecision("failed", "HTTP 429", _at(600))),
+        (False, 503, None, LATER, 1, RetryDecision("failed", "HTTP 503", _at(3600))),
+        (False, 500, None, "600", 1, RetryDecision("failed", "HTTP 500", _at(100))),
+        (False, 302, None, "600", 1, RetryDecision("failed", "HTTP 302", _at(100))),
+        # ...never shortens it, is ignored when unreadable, and cannot revive a dead delivery.
+        (False, 429, None, "5", 1, RetryDecision("failed", "HTTP 429", _at(100))),
+        (False, 429, None, "soon", 1, RetryDecision("failed", "HTTP 429", _at(100))),
+        (False, 429, None, "600", 3, RetryDecision("dead", "HTTP 429", None)),
+        # Capped at a day: a receiver cannot park a delivery for a year.
+        (False, 503, None, "31536000", 1, RetryDecision("failed", "HTTP 503", _at(86400))),
+    ],
+)
+def test_decide_after_attempt(
+    succeeded: bool,
+    status: int | None,
+    error: str | None,
+    retry_after: str | None,
+    attempts_made: int,
+    expected: RetryDecision,
+) -> None:
+    decision = decide_after_attempt(
+        succeeded=succeeded,
+        response_status=status,
+        error=error,
+        retry_after=retry_after,
+        attempts_made=attempts_made,
+        schedule=(100.0, 300.0),
+        now=NOW,
+        jitter=0.0,
+    )
+    assert decision == expected
+
+
+@pytest.mark.parametrize(("jitter", "seconds"), [(-1.0, 80), (0.0, 100), (1.0, 120)])
+def test_decide_after_attempt_spreads_retries_by_the_jitter(jitter: float, seconds: int) -> None:
+    decision = decide_after_attempt(
+        succeeded=False,
+        response_status=500,
+        error=None,
+        retry_after=None,
+        attempts_made=1,
+        schedule=(100.0,),
+        now=NOW,
+        jitter=jitter,
+    )
+    assert decision.next_attempt_at is not None
+    assert (decision.next_attempt_at - NOW).total_seconds() == pytest.approx(seconds)

@@ -9,6 +9,7 @@ from typing import Any
 
 from dlrhub.delivery.dispatcher import Dispatcher
 from dlrhub.domain.status import Channel
+from dlrhub.runtime import dispatcher_config
 from dlrhub.services.hub import Hub
 from dlrhub.store.database import Database
 from tests.conftest import make_settings
@@ -55,7 +56,7 @@ def _dispatcher(hub: Hub, db: Database, client: Any) -> Dispatcher:
         signals=hub.signals,
         clock=hub.clock,
         client=client,
-        settings=hub.settings,
+        config=dispatcher_config(hub.settings),
         worker_id="test-worker",
     )
 

@@ -1,4 +1,4 @@
-"""Retry schedule for webhook deliveries.
+"""Retry schedule for webhook deliveries, and what an attempt means for its delivery.
 
 The first attempt is immediate; a schedule of N delays allows N retries, so N + 1
 attempts in all, after which the delivery is dead.
@@ -9,12 +9,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 __all__ = [
     "DEFAULT_SCHEDULE",
     "MAX_RETRY_AFTER",
+    "RETRY_AFTER_STATUSES",
+    "RetryDecision",
+    "decide_after_attempt",
     "next_retry_delay",
     "parse_retry_after",
     "parse_schedule",
@@ -25,6 +29,11 @@ DEFAULT_SCHEDULE: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400,
 # A receiver may ask to be left alone, but not for longer than a day: beyond that the
 # header is more likely a mistake than a real maintenance window.
 MAX_RETRY_AFTER = 86400.0
+
+# The responses whose Retry-After is honoured: 429 Too Many Requests and 503 Service
+# Unavailable are where the header means "come back later" (RFC 6585 §4, RFC 9110 §15.6.4);
+# on any other status it says nothing about when a retry would be welcome.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 _JITTER_SPREAD = 0.2
 
@@ -100,3 +109,40 @@ def _as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """What one attempt means for its delivery."""
+
+    status: str  # "succeeded"; "failed": try again at `next_attempt_at`; "dead": no retry left
+    error: str | None
+    next_attempt_at: datetime | None
+
+
+def decide_after_attempt(
+    *,
+    succeeded: bool,
+    response_status: int | None,
+    error: str | None,
+    retry_after: str | None,
+    attempts_made: int,
+    schedule: Sequence[float],
+    now: datetime,
+    jitter: float,
+) -> RetryDecision:
+    """Decide a delivery's fate after its `attempts_made`-th attempt, made at `now`.
+
+    ``error`` is why no response came (timeout, refused, TLS), ``retry_after`` the response's
+    Retry-After header, honoured only on RETRY_AFTER_STATUSES.
+    """
+    if succeeded:
+        return RetryDecision("succeeded", None, None)
+    wait = None
+    if response_status in RETRY_AFTER_STATUSES:
+        wait = parse_retry_after(retry_after, now)
+    delay = next_retry_delay(schedule, attempts_made, jitter, wait)
+    reason = error or f"HTTP {response_status}"
+    if delay is None:
+        return RetryDecision("dead", reason, None)
+    return RetryDecision("failed", reason, now + timedelta(seconds=delay))
