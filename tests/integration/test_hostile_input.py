@@ -37,7 +37,7 @@ REPLY = {
     "channel": "WHATSAPP",
     "text": "Yes",
 }
-RICHER = {
+RICHER: dict[str, Any] = {
     "product": "SMS",
     "reportType": "DLR",
     "method": "JSON",

@@ -30,6 +30,8 @@ NOT_UTF8_PROBLEM = "must be valid UTF-8 text"
 
 
 class StorableText:
+    """ASGI middleware; runs inside BodyLimit, so the bodies it reads are already limited."""
+
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
@@ -54,8 +56,8 @@ class StorableText:
             return
         if body is None:  # the client went away
             return
-        replay = _replaying(body, receive)
-        problems = await _body_problems(kind, body, scope, replay)
+        problems = await _body_problems(kind, body, scope, _replaying(body, receive))
+        # The routes read the body again, from the start.
         await self._answer(scope, _replaying(body, receive), send, problems)
 
     async def _answer(
