@@ -95,7 +95,7 @@ def test_document_problems_survive_deep_nesting_and_stop_at_the_limit() -> None:
     assert len(document_problems(many)) == MAX_REPORTED
 
 
-@given(st.text(alphabet=st.characters(codec=None, blacklist_categories=())))
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=())))
 def test_storable_is_exactly_what_utf8_and_postgresql_text_take(value: str) -> None:
     try:
         value.encode("utf-8")
@@ -105,7 +105,7 @@ def test_storable_is_exactly_what_utf8_and_postgresql_text_take(value: str) -> N
     assert is_storable(value) is (encodable and "\x00" not in value)
 
 
-_ANY_TEXT = st.text(alphabet=st.characters(codec=None, blacklist_categories=()), max_size=4)
+_ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=4)
 
 
 @given(
