@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Dashboard, capture, reload_until, sign_in, waba_number
+from tests.support.browser import Dashboard, capture, reload_until, sign_in, waba_number
 from tests.support.receiver import ReceivedRequest, Reply
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Dashboard, capture, sign_in
+from tests.support.browser import Dashboard, capture, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import Dashboard, sign_in
+from tests.support.browser import Dashboard, sign_in
 from tests.support.cli import ServerProcess
 
 pytestmark = pytest.mark.browser

@@ -18,18 +18,14 @@ from sqlalchemy import select
 
 from dlrhub.services.hub import Hub
 from dlrhub.store.schema import events, messages
-from tests.conftest import AccountKey, make_settings
-from tests.integration.helpers_issue2 import (
-    attempts_of,
-    deliveries_of_message,
-    query,
-    server_env,
-    wait_sync,
-)
-from tests.support.cli import ServerProcess
+from tests.support.api_client import AccountKey
+from tests.support.cli import ServerProcess, server_env
+from tests.support.probes import attempts_of, deliveries_of_message, query
 from tests.support.receiver import ReceivedRequest, Receiver, Reply
+from tests.support.stack import make_settings
 from tests.support.stdwebhooks import verify
 from tests.support.tls import TestTLS, make_tls
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -164,8 +160,12 @@ def test_sigkill_before_delivery_then_restart_delivers(
 
             for key, customer_id in ((pending_key, "pending-1"), (leased_key, "leased-1")):
                 assert _poll(second, key, customer_id)["status"] == "DELIVERED"
-            [done] = wait_sync(
-                lambda: _succeeded(db_url, leased_msg["messageId"]), what="leased delivery done"
+            [done] = asyncio.run(
+                wait_until(
+                    lambda: _succeeded(db_url, leased_msg["messageId"]),
+                    what="leased delivery done",
+                    timeout=20,
+                )
             )
             assert done.attempts == 1
             assert [a.response_status for a in attempts_of(db_url, done.id)] == [200]
@@ -223,7 +223,13 @@ def test_sigint_with_deliveries_in_flight_loses_nothing(
             _check_delivery_event(hung, hang_secret, hang_msg)
             _check_delivery_event(retried, hang_secret, hang_msg)
             assert retried.header("webhook-id") == hung.header("webhook-id")
-            wait_sync(lambda: _succeeded(db_url, hang_msg["messageId"]), what="retry recorded")
+            asyncio.run(
+                wait_until(
+                    lambda: _succeeded(db_url, hang_msg["messageId"]),
+                    what="retry recorded",
+                    timeout=20,
+                )
+            )
             assert second.stop() == 0, second.log_text()
         [arrived] = slow_rx.requests  # finished before the stop, never sent again
         _check_delivery_event(arrived, slow_secret, slow_msg)

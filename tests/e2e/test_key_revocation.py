@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.helpers_issue2 import create_account_with_cli
-from tests.support.cli import ServerProcess, run_cli
+from tests.support.cli import ServerProcess, create_account_with_cli, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import pytest
 
 from dlrhub.domain.status import Channel
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey
+from tests.support.api_client import AccountKey
 from tests.support.cli import ServerProcess, run_cli
 
 

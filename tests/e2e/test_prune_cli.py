@@ -9,7 +9,7 @@ import pytest
 
 from dlrhub.services.hub import Hub
 from dlrhub.services.signals import utcnow
-from tests.conftest import AccountKey
+from tests.support.api_client import AccountKey
 from tests.support.cli import run_cli
 from tests.support.retention_seed import (
     add_delivery,

@@ -8,6 +8,7 @@ Webhooks implementation), and matching what polling says. On SQLite and on Postg
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,15 @@ import pytest
 from sqlalchemy import select
 
 from dlrhub.store.schema import deliveries
-from tests.contract import DELIVERY_KEYS, INBOUND_KEYS, READ_KEYS
-from tests.integration.helpers_issue2 import (
-    ISO_Z,
-    create_account_with_cli,
-    e2e_database,
-    is_uuid,
-    query,
-    server_env,
-    wait_sync,
-)
-from tests.support.cli import ServerProcess, run_cli
+from tests.support.assertions import ISO_Z, is_uuid
+from tests.support.cli import ServerProcess, create_account_with_cli, run_cli, server_env
+from tests.support.contract import DELIVERY_KEYS, INBOUND_KEYS, READ_KEYS
+from tests.support.databases import e2e_database
+from tests.support.probes import query
 from tests.support.receiver import ReceivedRequest, Receiver, Reply
 from tests.support.stdwebhooks import verify
 from tests.support.tls import make_tls
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -160,7 +156,9 @@ def _exercise(client: httpx.Client, receiver: Receiver, database: str) -> None:
     _check_inbound_events(payloads)
 
     # Nothing left to send: every delivery succeeded, with one attempt each but one.
-    rows = wait_sync(lambda: _all_succeeded(database), what="every delivery succeeded", timeout=10)
+    rows = asyncio.run(
+        wait_until(lambda: _all_succeeded(database), what="every delivery succeeded", timeout=10)
+    )
     assert len(rows) == expected_events
     assert sum(row.attempts for row in rows) == expected_events + 1
     assert len(receiver.requests) == expected_events + 1

@@ -16,11 +16,11 @@ from dlrhub.config import Settings
 from dlrhub.domain.errors import LimitReached
 from dlrhub.services.custom_webhooks import WebhookSpec
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
-from tests.integration.custom_webhook_helpers import API, create_webhook, webhook_body
-from tests.integration.test_dashboard_session import sign_in
-from tests.integration.test_dashboard_webhooks import webhook_form
+from tests.support.api_client import API, AccountKey
+from tests.support.dashboard import sign_in, webhook_form
 from tests.support.receiver import Receiver, Reply
+from tests.support.richer_webhooks import create_webhook, webhook_body
+from tests.support.stack import make_settings
 from tests.support.tls import TestTLS, make_tls
 
 TIMEOUT_S = 2.0  # the attempt timeout here: how long a test against a hanging server lasts

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from dlrhub.api.app import create_app
-from tests.conftest import make_settings
-from tests.contract import POLL_KEYS
+from tests.support.contract import POLL_KEYS
 from tests.support.inprocess import serving
 from tests.support.net import closed_port
+from tests.support.stack import make_settings
 
 GW = "/api/partner-gateway/v1"
 SEND = "/api/message-server"

@@ -22,9 +22,10 @@ from dlrhub.services.hub import Hub
 from dlrhub.store.database import Database
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import api_keys
-from tests.conftest import AccountKey, make_settings
-from tests.integration.helpers_issue2 import ISO_Z, assert_problem, error_fields, is_uuid
+from tests.support.api_client import AccountKey
+from tests.support.assertions import ISO_Z, assert_problem, error_fields, is_uuid
 from tests.support.inprocess import serving
+from tests.support.stack import make_settings
 
 KEYS = "/api/partner-gateway/v1/account/api-keys"
 SECRET = "/api/partner-gateway/v1/account/signing-secret"

@@ -8,8 +8,8 @@ from sqlalchemy import Table, func, select
 
 from dlrhub.services.hub import Hub
 from dlrhub.store.schema import deliveries, events
-from tests.conftest import AccountKey
-from tests.integration.carrier_support import CARRIER, sent_message
+from tests.support.api_client import AccountKey
+from tests.support.carrier import CARRIER, sent_message
 
 
 async def _count(hub: Hub, table: Table) -> int:

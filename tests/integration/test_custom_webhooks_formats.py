@@ -12,24 +12,20 @@ import pytest
 from dlrhub import __version__
 from dlrhub.config import Settings
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
-from tests.integration.custom_webhook_helpers import (
-    API,
+from tests.support.api_client import API, AccountKey, inbound, send, signing_secret
+from tests.support.receiver import ReceivedRequest
+from tests.support.richer_webhooks import (
     MO_NAMES,
     NUMBER_A,
     WA_DLR_NAMES,
     RawReceiver,
     create_webhook,
     form,
-    inbound,
     json_document,
-    running_workers,
-    send,
-    signing_secret,
     webhook_body,
     xml_document,
 )
-from tests.support.receiver import ReceivedRequest
+from tests.support.stack import make_settings, running_workers
 from tests.support.stdwebhooks import verify
 from tests.support.tls import TestTLS, make_tls
 

@@ -10,20 +10,17 @@ import pytest
 
 from dlrhub.config import Settings
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
-from tests.integration.custom_webhook_helpers import (
-    API,
+from tests.support.api_client import API, AccountKey, inbound, send
+from tests.support.richer_webhooks import (
     NUMBER_A,
     NUMBER_B,
     RawReceiver,
     create_webhook,
-    eventually,
-    inbound,
-    running_workers,
-    send,
     webhook_body,
 )
+from tests.support.stack import make_settings, running_workers
 from tests.support.tls import TestTLS, make_tls
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -94,7 +91,7 @@ async def test_each_endpoint_receives_exactly_its_events(
                 ).json()
                 return all(item["status"] == "succeeded" for item in page["items"])
 
-            await eventually(all_settled, what="every delivery to succeed")
+            await wait_until(all_settled, what="every delivery to succeed")
 
         # Name every event by its webhook-id, from what the delivery-status webhook received.
         events: dict[str, tuple[str, str]] = {}

@@ -18,20 +18,19 @@ from dlrhub.api.app import create_app
 from dlrhub.config import Settings
 from dlrhub.services.custom_webhooks import WebhookSpec
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
-from tests.integration.custom_webhook_helpers import (
-    API,
+from tests.support.api_client import API, AccountKey, signing_secret
+from tests.support.inprocess import serving
+from tests.support.net import closed_port
+from tests.support.receiver import Receiver, Reply
+from tests.support.richer_webhooks import (
     MO_NAMES,
     NUMBER_A,
     WA_DLR_NAMES,
     RawReceiver,
     create_webhook,
-    signing_secret,
     webhook_body,
 )
-from tests.support.inprocess import serving
-from tests.support.net import closed_port
-from tests.support.receiver import Receiver, Reply
+from tests.support.stack import make_settings
 from tests.support.stdwebhooks import verify
 from tests.support.tls import TestTLS, make_tls, make_untrusted_server_context
 

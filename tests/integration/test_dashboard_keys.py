@@ -10,8 +10,8 @@ import uuid
 import httpx
 
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey
-from tests.integration.test_dashboard_session import sign_in
+from tests.support.api_client import AccountKey
+from tests.support.dashboard import sign_in
 
 PAGE = "/dashboard/keys"
 SECRET = "/api/partner-gateway/v1/account/signing-secret"

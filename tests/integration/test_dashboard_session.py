@@ -3,7 +3,6 @@ databases."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,15 +18,11 @@ from dlrhub.config import Settings
 from dlrhub.services.hub import Hub
 from dlrhub.services.sessions import hash_token
 from dlrhub.store.schema import dashboard_sessions
-from tests.conftest import AccountKey, make_settings
+from tests.support.api_client import AccountKey
+from tests.support.dashboard import csrf_of, sign_in
+from tests.support.stack import make_settings
 
 COOKIE = "dlrhub_session"
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token in the page"
-    return found.group(1)
 
 
 def set_cookie(response: httpx.Response) -> SimpleCookie:
@@ -35,16 +30,6 @@ def set_cookie(response: httpx.Response) -> SimpleCookie:
     for header in response.headers.get_list("set-cookie"):
         jar.load(header)
     return jar
-
-
-async def sign_in(client: httpx.AsyncClient, api_key: str) -> str:
-    """Sign in through the form; returns the signed-in session's CSRF token."""
-    page = await client.get("/dashboard/login")
-    done = await client.post(
-        "/dashboard/login", data={"csrf_token": csrf_of(page.text), "apiKey": api_key}
-    )
-    assert done.status_code == 303, done.text
-    return csrf_of((await client.get("/dashboard/messages")).text)
 
 
 async def test_sign_in_sets_a_hardened_cookie_without_the_key(

@@ -9,9 +9,9 @@ import re
 import httpx
 
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey
-from tests.integration.custom_webhook_helpers import API, NUMBER_A, create_webhook, webhook_body
-from tests.integration.test_dashboard_session import sign_in
+from tests.support.api_client import API, AccountKey
+from tests.support.dashboard import sign_in
+from tests.support.richer_webhooks import NUMBER_A, create_webhook, webhook_body
 
 
 def _section(html: str, start: str, end: str) -> str:

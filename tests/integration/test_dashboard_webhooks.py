@@ -10,24 +10,10 @@ import httpx
 from dlrhub.domain.status import Channel
 from dlrhub.services.custom_webhooks import WebhookSpec
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey
-from tests.integration.test_dashboard_session import sign_in
+from tests.support.api_client import AccountKey
+from tests.support.dashboard import sign_in, webhook_form
 
 DLR_NAMES = ["transactionId", "messageId", "errorCode", "mobileNumber", "receivedTime"]
-
-
-def webhook_form(token: str, **overrides: str) -> dict[str, str | list[str]]:
-    form: dict[str, str | list[str]] = {
-        "csrf_token": token,
-        "product": "SMS",
-        "method": "POST",
-        "reportType": "DLR",
-        "url": "https://example.com/dlr",
-        **{f"parameters.{n}": f"my_{n}" for n in [*DLR_NAMES, "deliveredTime"]},
-        "action": "save",
-    }
-    form.update(overrides)
-    return form
 
 
 async def others_webhook_and_delivery(hub: Hub) -> tuple[str, str]:

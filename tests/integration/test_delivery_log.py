@@ -16,17 +16,12 @@ import pytest
 
 from dlrhub.config import Settings
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
-from tests.integration.custom_webhook_helpers import (
-    API,
-    create_webhook,
-    eventually,
-    inbound,
-    running_workers,
-    webhook_body,
-)
+from tests.support.api_client import API, AccountKey, inbound
 from tests.support.receiver import Receiver, Reply
+from tests.support.richer_webhooks import create_webhook, webhook_body
+from tests.support.stack import make_settings, running_workers
 from tests.support.tls import TestTLS, make_tls
+from tests.support.waiting import wait_until
 
 CUSTOMER = "+393401230001"
 BUSINESS = "+393409876543"
@@ -79,7 +74,7 @@ async def wait_for_statuses(
         current = await statuses(api, account)
         return all(current.get(key) == status for key, status in expected.items())
 
-    await eventually(reached, what=f"statuses {expected}")
+    await wait_until(reached, what=f"statuses {expected}")
 
 
 async def retry(api: httpx.AsyncClient, account: AccountKey, delivery_id: str) -> dict[str, Any]:

@@ -10,18 +10,12 @@ import httpx
 import pytest
 
 from dlrhub.carriers.simulator import Simulator
-from tests.conftest import AccountKey
-from tests.integration.helpers_issue2 import (
-    DS,
-    ISO_Z,
-    Stack,
-    assert_problem,
-    error_fields,
-    stack,
-    wait_until,
-)
+from tests.support.api_client import DS, AccountKey
+from tests.support.assertions import ISO_Z, assert_problem, error_fields
 from tests.support.receiver import Receiver
+from tests.support.stack import Stack, stack
 from tests.support.tls import TestTLS, make_tls
+from tests.support.waiting import wait_until
 
 HOOK = "https://hooks.example.com/dlr"
 OTHER = "https://other.example.net/callbacks/dlr?x=1"

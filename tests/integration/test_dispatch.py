@@ -15,13 +15,15 @@ import pytest
 from dlrhub.domain.status import MessageStatus
 from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
 from dlrhub.store import messages as message_store
-from tests.conftest import AccountKey
-from tests.contract import DELIVERY_KEYS
-from tests.integration.helpers_issue2 import ISO_Z, Stack, by_event, stack, wait_until
+from tests.support.api_client import AccountKey
+from tests.support.assertions import ISO_Z
+from tests.support.contract import DELIVERY_KEYS
 from tests.support.net import closed_port
 from tests.support.receiver import ReceivedRequest, Receiver, Reply
+from tests.support.stack import Stack, by_event, stack
 from tests.support.stdwebhooks import verify
 from tests.support.tls import TestTLS, make_tls, make_untrusted_server_context
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from dlrhub.domain.status import Channel
 from dlrhub.runtime import dispatcher_config
 from dlrhub.services.hub import Hub
 from dlrhub.store.database import Database
-from tests.conftest import make_settings
 from tests.support.faulty_db import FaultyDatabase
 from tests.support.receiver import ReceivedRequest, Receiver
+from tests.support.stack import make_settings
 from tests.support.tls import make_tls
 
 

@@ -18,11 +18,11 @@ import httpx
 from dlrhub.domain.status import MessageStatus
 from dlrhub.services.hub import Hub
 from dlrhub.store import messages
-from tests.conftest import AccountKey
-from tests.integration.carrier_support import CARRIER, WABA_NUMBER, sent_message
-from tests.integration.custom_webhook_helpers import API, DLR_NAMES
-from tests.integration.helpers_issue2 import assert_problem, error_fields
-from tests.integration.test_dashboard_session import sign_in
+from tests.support.api_client import API, AccountKey
+from tests.support.assertions import assert_problem, error_fields
+from tests.support.carrier import CARRIER, WABA_NUMBER, sent_message
+from tests.support.dashboard import sign_in
+from tests.support.richer_webhooks import DLR_NAMES
 
 Client = tuple[httpx.AsyncClient, Hub]
 BAD = {"surrogate": "\ud800", "nul": "\x00"}

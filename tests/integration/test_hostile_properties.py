@@ -19,11 +19,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey
-from tests.integration.carrier_support import CARRIER, WABA_NUMBER, sent_message
-from tests.integration.custom_webhook_helpers import API, DLR_NAMES
-from tests.integration.helpers_issue2 import PROBLEM_JSON, assert_problem
-from tests.integration.test_dashboard_session import sign_in
+from tests.support.api_client import API, AccountKey
+from tests.support.assertions import PROBLEM_JSON, assert_problem
+from tests.support.carrier import CARRIER, WABA_NUMBER, sent_message
+from tests.support.dashboard import sign_in
+from tests.support.richer_webhooks import DLR_NAMES
 
 Client = tuple[httpx.AsyncClient, Hub]
 
@@ -32,7 +32,7 @@ EXAMPLES = hypothesis_settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-ANY_CHAR = st.characters(codec=None, exclude_categories=())
+ANY_CHAR = st.characters(codec=None, blacklist_categories=())
 TEXT = st.one_of(
     st.sampled_from(["\ud800", "\x00", "a\udfffb", "\ud83d\ude00", "+393401234567\x00", "é"]),
     st.text(ANY_CHAR, max_size=16),

@@ -17,9 +17,10 @@ from dlrhub.api.app import create_app
 from dlrhub.domain.status import Channel
 from dlrhub.runtime import Workers
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
+from tests.support.api_client import AccountKey
 from tests.support.inprocess import serving
 from tests.support.receiver import Receiver, Reply
+from tests.support.stack import make_settings
 from tests.support.tls import TestTLS, make_tls
 
 HOOK = "/api/partner-gateway/v1/webhooks/delivery-status"

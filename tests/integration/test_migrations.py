@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from dlrhub.store.engine import create_engine
 from dlrhub.store.migrate import pending_revisions, upgrade
-from tests.conftest import POSTGRES_URL
+from tests.support.databases import POSTGRES_URL
 
 
 async def _admin(statement: str) -> None:

@@ -13,8 +13,8 @@ from dlrhub.services.hub import Hub
 from dlrhub.services.report_batcher import ReportBatcher
 from dlrhub.services.reports import ReportOutcome, StatusReport
 from dlrhub.store.schema import deliveries, events, messages
-from tests.conftest import AccountKey
-from tests.integration.carrier_support import CARRIER, WABA_NUMBER, sent_message
+from tests.support.api_client import AccountKey
+from tests.support.carrier import CARRIER, WABA_NUMBER, sent_message
 from tests.support.faulty_db import FaultyDatabase
 
 HOOK = "/api/partner-gateway/v1/webhooks/delivery-status"

@@ -21,7 +21,7 @@ from dlrhub.services.retention import Retention
 from dlrhub.services.signals import utcnow
 from dlrhub.store.database import Database
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
-from tests.conftest import AccountKey, make_settings
+from tests.support.api_client import AccountKey
 from tests.support.retention_seed import (
     Seeded,
     add_attempt,
@@ -32,6 +32,7 @@ from tests.support.retention_seed import (
     counts,
     seed_finished,
 )
+from tests.support.stack import make_settings
 
 # 250,000 messages, each with an event, a delivery and an attempt: a million finished rows.
 MILLION = 250_000

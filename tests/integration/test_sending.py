@@ -17,21 +17,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey
-from tests.contract import POLL_KEYS, SEND_KEYS
-from tests.integration.helpers_issue2 import (
-    DS,
-    INBOUND,
-    ISO_Z,
-    SECRET,
-    SEND,
-    STATUS,
-    assert_problem,
-    error_fields,
-    is_uuid,
-    stack,
-)
+from tests.support.api_client import DS, INBOUND, SECRET, SEND, STATUS, AccountKey
+from tests.support.assertions import ISO_Z, assert_problem, error_fields, is_uuid
+from tests.support.contract import POLL_KEYS, SEND_KEYS
 from tests.support.receiver import Receiver
+from tests.support.stack import stack
 from tests.support.stdwebhooks import SignatureError, verify
 from tests.support.tls import make_tls
 

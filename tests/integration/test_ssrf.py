@@ -36,17 +36,12 @@ from dlrhub.domain.errors import InvalidInput
 from dlrhub.domain.outgoing import OutgoingRequest
 from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url, client_url
 from dlrhub.services.hub import Hub
-from tests.conftest import AccountKey, make_settings
-from tests.integration.custom_webhook_helpers import (
-    API,
-    create_webhook,
-    eventually,
-    running_workers,
-    send,
-    webhook_body,
-)
+from tests.support.api_client import API, AccountKey, send
 from tests.support.inprocess import serving
 from tests.support.net import closed_port
+from tests.support.richer_webhooks import create_webhook, webhook_body
+from tests.support.stack import make_settings, running_workers
+from tests.support.waiting import wait_until
 
 # (what it is, the URL with {port} for the listener's port)
 ROWS: list[tuple[str, str]] = [
@@ -371,7 +366,7 @@ async def first_attempt(api: httpx.AsyncClient, account: AccountKey) -> dict[str
                 return True
         return False
 
-    await eventually(attempted, what="a delivery attempt")
+    await wait_until(attempted, what="a delivery attempt")
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from .api_client import AccountKey
+from .assertions import is_uuid
 from .net import free_port
 
-__all__ = ["CLI_BASE", "ServerProcess", "cli_env", "run_cli"]
+__all__ = [
+    "CLI_BASE",
+    "ServerProcess",
+    "cli_env",
+    "create_account_with_cli",
+    "run_cli",
+    "server_env",
+]
 
 CLI_BASE: tuple[str, ...] = (sys.executable, "-m", "dlrhub")
 
@@ -62,6 +72,33 @@ def run_cli(
             f"{' '.join(cmd)} did not finish within {timeout:g} s\n"
             f"--- stdout ---\n{_text(exc.stdout)}\n--- stderr ---\n{_text(exc.stderr)}"
         ) from None
+
+
+def server_env(database_url: str, ca_bundle: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a `dlrhub serve --dev` subprocess (and of CLI calls beside it)."""
+    env = {
+        "DLRHUB_DATABASE_URL": database_url,
+        "DLRHUB_CA_BUNDLE": str(ca_bundle),
+        "DLRHUB_SIMULATOR_DELAY_MS": "0",
+        "DLRHUB_RETRY_SCHEDULE": "1,1,2",
+        "DLRHUB_POLL_INTERVAL_S": "0.2",
+        "DLRHUB_LOG_LEVEL": "info",
+    }
+    env.update(overrides)
+    return env
+
+
+def create_account_with_cli(env: dict[str, str], name: str) -> AccountKey:
+    """`python -m dlrhub accounts create NAME --json`; stdout must be exactly one JSON object."""
+    result = run_cli("accounts", "create", name, "--json", env=env)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    created = json.loads(result.stdout)
+    assert isinstance(created, dict)
+    assert set(created) == {"accountId", "apiKey"}, created
+    assert is_uuid(created["accountId"])
+    assert isinstance(created["apiKey"], str)
+    assert created["apiKey"]
+    return AccountKey(created["accountId"], created["apiKey"])
 
 
 def _text(data: str | bytes | None) -> str:
