@@ -244,8 +244,12 @@ _examples = hypothesis_settings(
 )
 
 
+# NUL never reaches these rules: the request is refused before (test_hostile_properties.py).
+_NO_NUL = st.text(st.characters(exclude_characters="\x00"), max_size=12)
+
+
 @_examples
-@given(method=st.sampled_from(METHODS), name=st.text(max_size=12), value=st.text(max_size=12))
+@given(method=st.sampled_from(METHODS), name=_NO_NUL, value=_NO_NUL)
 async def test_names_the_api_refuses_are_refused_with_the_reason(
     api: httpx.AsyncClient, account: AccountKey, method: str, name: str, value: str
 ) -> None:

@@ -32,7 +32,7 @@ EXAMPLES = hypothesis_settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-ANY_CHAR = st.characters(codec=None, blacklist_categories=())
+ANY_CHAR = st.characters(codec=None, exclude_categories=())
 TEXT = st.one_of(
     st.sampled_from(["\ud800", "\x00", "a\udfffb", "\ud83d\ude00", "+393401234567\x00", "é"]),
     st.text(ANY_CHAR, max_size=16),
