@@ -14,7 +14,7 @@ def job(webhook: str, n: int) -> DeliveryJob:
         report_type=None, method="JSON", waba_number=None, parameters={}, custom_params={},
         custom_headers={}, created_at=NOW, updated_at=NOW,
     )  # fmt: skip
-    return DeliveryJob(f"{webhook}-{n}", 0, "a", f"e{n}", "DELIVERY", "{}", hook)
+    return DeliveryJob(f"{webhook}-{n}", 0, "a", f"e{n}", "DELIVERY", "{}", hook, {})
 
 
 def test_take_is_round_robin_and_respects_per_webhook_slots() -> None:

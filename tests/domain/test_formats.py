@@ -17,7 +17,6 @@ from dlrhub.domain.formats import (
     dlr_report,
     format_request,
     mo_report,
-    report_from_payload,
     sample_report,
     xml_text,
 )
@@ -110,22 +109,6 @@ def test_mo_values() -> None:
         "receivedTime": "2026-04-09T10:30:00Z",
         "messageType": "TEXT",
     }
-
-
-def test_values_from_a_payload_without_report() -> None:
-    payload = {
-        "eventType": "DELIVERY",
-        "messageId": "m",
-        "customerMessageId": "c",
-        "destination": "+393401234567",
-        "statusCode": 8,
-        "status": "EXPIRED",
-        "timestamp": "2026-04-09T10:30:00Z",
-    }
-    values = report_from_payload("e", payload)
-    assert (values["transactionId"], values["errorCode"], values["status"]) == ("c", "8", "EXPIRED")
-    inbound = {"eventType": "INBOUND", "source": "+1555", "text": "hi", "messageType": "TEXT"}
-    assert report_from_payload("e", inbound)["messageId"] == "e"
 
 
 def test_sample_reports_name_every_logical_parameter() -> None:

@@ -88,9 +88,9 @@ async def seed_finished(
         f"SELECT 'bm-' || {padded}, :account, 'bulk-' || {padded}, 'SMS', '+393401234567', "
         f"'seeded', 'h', false, true, 1, {statuses}, :at, :at FROM {numbers}",
         "INSERT INTO events (id, account_id, message_id, event_type, channel, payload, "
-        "occurred_at, created_at) "
+        "report, occurred_at, created_at) "
         f"SELECT 'be-' || {padded}, :account, 'bm-' || {padded}, 'DELIVERY', 'SMS', '{{}}', "
-        f":at, :at FROM {numbers}",
+        f"'{{}}', :at, :at FROM {numbers}",
         "INSERT INTO deliveries (id, account_id, event_id, webhook_id, status, attempts, "
         "created_at, updated_at) "
         f"SELECT 'bd-' || {padded}, :account, 'be-' || {padded}, :webhook, {outcome}, 1, "
@@ -174,6 +174,7 @@ async def add_event(
             event_type="DELIVERY" if message_id else "INBOUND",
             channel="WHATSAPP",
             payload=json.dumps({"seeded": True}),
+            report={},
             occurred_at=at,
             created_at=at,
         )

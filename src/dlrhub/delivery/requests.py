@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from dlrhub import __version__
 from dlrhub.domain.errors import DlrhubError
-from dlrhub.domain.formats import custom_request, report_from_payload
+from dlrhub.domain.formats import custom_request
 from dlrhub.domain.outgoing import OutgoingRequest, json_event_request
 from dlrhub.store.records import DeliveryJob
 from dlrhub.store.webhooks import CUSTOM, DELIVERY_STATUS
@@ -26,14 +24,11 @@ def build_request(job: DeliveryJob, timestamp: int) -> OutgoingRequest:
             user_agent=USER_AGENT,
         )
     if webhook.kind == CUSTOM and webhook.report_type is not None:
-        report = job.report
-        if report is None:
-            report = report_from_payload(job.event_id, json.loads(job.payload))
         return custom_request(
             method=webhook.method,
             url=webhook.url,
             report_type=webhook.report_type,
-            report=report,
+            report=job.report,
             parameters=webhook.parameters,
             custom_params=webhook.custom_params,
             custom_headers=webhook.custom_headers,

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 from dlrhub.domain.outgoing import OutgoingRequest, signed_request
 from dlrhub.domain.payloads import format_timestamp
-from dlrhub.domain.status import EventType, MessageStatus, status_code
+from dlrhub.domain.status import MessageStatus, status_code
 from dlrhub.domain.webhook_rules import allowed_parameters
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "dlr_report",
     "format_request",
     "mo_report",
-    "report_from_payload",
     "sample_report",
     "xml_text",
 ]
@@ -94,37 +93,6 @@ def mo_report(
         "text": text,
         "receivedTime": _time(received_at),
         "messageType": message_type,
-    }
-
-
-def report_from_payload(event_id: str, payload: Mapping[str, object]) -> dict[str, str]:
-    """Best effort for an event stored without a report: what its §6 payload tells."""
-
-    def text(key: str) -> str:
-        value = payload.get(key)
-        return "" if value is None else str(value)
-
-    event_type = text("eventType")
-    if event_type == EventType.INBOUND.value:
-        return {
-            "messageId": event_id,
-            "mobileNumber": text("source"),
-            "text": text("text"),
-            "receivedTime": text("timestamp"),
-            "messageType": text("messageType"),
-        }
-    is_read = event_type == EventType.READ.value
-    status = "READ" if is_read else text("status")
-    delivered = status in ("DELIVERED", "READ")
-    return {
-        "transactionId": text("customerMessageId"),
-        "messageId": text("messageId"),
-        "errorCode": "0" if delivered else text("statusCode"),
-        "mobileNumber": text("destination"),
-        "receivedTime": "",
-        "deliveredTime": text("timestamp") if status == "DELIVERED" else "",
-        "readTime": text("timestamp") if is_read else "",
-        "status": status,
     }
 
 

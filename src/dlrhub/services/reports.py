@@ -51,7 +51,7 @@ class EventSpec:
     route: EventRoute
     payload: dict[str, object]
     occurred_at: datetime
-    report: dict[str, str] | None = None
+    report: dict[str, str]
     event_id: str | None = None
 
 

@@ -98,7 +98,7 @@ async def load_jobs(
             payload=row.payload,
             webhook=hooks[row.webhook_id],
             secrets=secrets.get(row.account_id, []),
-            report=None if row.report is None else dict(row.report),
+            report=dict(row.report),
         )
         for row in rows
     ]

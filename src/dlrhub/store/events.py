@@ -26,7 +26,7 @@ class NewEvent:
     payload: str
     occurred_at: datetime
     webhook_ids: Sequence[str]
-    report: Mapping[str, str] | None = None
+    report: Mapping[str, str]
 
 
 async def insert_events(
@@ -47,7 +47,7 @@ async def insert_events(
                 "channel": event.channel,
                 "business_number": event.business_number,
                 "payload": event.payload,
-                "report": None if event.report is None else dict(event.report),
+                "report": dict(event.report),
                 "occurred_at": event.occurred_at,
                 "created_at": now,
             }

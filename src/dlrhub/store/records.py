@@ -104,9 +104,9 @@ class DeliveryJob:
     event_type: str
     payload: str
     webhook: WebhookRecord
+    # The values richer webhooks send (SPEC §8), fixed when the event was stored.
+    report: dict[str, str]
     secrets: list[str] = field(default_factory=list)
-    # The values richer webhooks send (SPEC §8); None for events stored before they existed.
-    report: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -178,8 +178,8 @@ events = Table(
     Column("business_number", String(20)),
     Column("payload", Text, nullable=False),
     # The event's values under the logical names of SPEC §8 (transactionId, messageId, ...),
-    # as richer webhooks send them; NULL for events stored before migration 0002.
-    Column("report", JSON),
+    # as richer webhooks send them: fixed when the event is stored.
+    Column("report", JSON, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_events_message", "message_id"),

@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import dlrhub.store.schema
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Migrations describe the schema as it was when they were written, so they do not import the
+# live schema module; a timezone-aware DateTime is what its UTC column type renders as.
+_Timestamp = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -24,7 +26,7 @@ def upgrade() -> None:
         "accounts",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", _Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
         sa.UniqueConstraint("name", name=op.f("uq_accounts_name")),
     )
@@ -34,8 +36,8 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=36), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", _Timestamp, nullable=False),
+        sa.Column("revoked_at", _Timestamp, nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -61,12 +63,12 @@ def upgrade() -> None:
         sa.Column("total_parts", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("sent_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("read_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", _Timestamp, nullable=False),
+        sa.Column("delivered_at", _Timestamp, nullable=True),
+        sa.Column("read_at", _Timestamp, nullable=True),
+        sa.Column("updated_at", _Timestamp, nullable=False),
         sa.Column("sim_next", sa.String(length=10), nullable=True),
-        sa.Column("sim_due_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sim_due_at", _Timestamp, nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -92,8 +94,8 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("account_id", sa.String(length=36), nullable=False),
         sa.Column("secret", sa.String(length=100), nullable=False),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", _Timestamp, nullable=False),
+        sa.Column("expires_at", _Timestamp, nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -109,7 +111,7 @@ def upgrade() -> None:
         "waba_numbers",
         sa.Column("number", sa.String(length=20), nullable=False),
         sa.Column("account_id", sa.String(length=36), nullable=False),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", _Timestamp, nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -134,12 +136,12 @@ def upgrade() -> None:
         sa.Column("parameters", sa.JSON(), nullable=False),
         sa.Column("custom_params", sa.JSON(), nullable=False),
         sa.Column("custom_headers", sa.JSON(), nullable=False),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("deleted_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("disabled_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", _Timestamp, nullable=False),
+        sa.Column("updated_at", _Timestamp, nullable=False),
+        sa.Column("deleted_at", _Timestamp, nullable=True),
+        sa.Column("disabled_at", _Timestamp, nullable=True),
         sa.Column("disabled_reason", sa.Text(), nullable=True),
-        sa.Column("failing_since", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failing_since", _Timestamp, nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -167,8 +169,8 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=10), nullable=False),
         sa.Column("business_number", sa.String(length=20), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("occurred_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", _Timestamp, nullable=False),
+        sa.Column("created_at", _Timestamp, nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -194,14 +196,12 @@ def upgrade() -> None:
         sa.Column("webhook_id", sa.String(length=36), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "lease_expires_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("next_attempt_at", _Timestamp, nullable=True),
+        sa.Column("lease_expires_at", _Timestamp, nullable=True),
         sa.Column("leased_by", sa.String(length=64), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", _Timestamp, nullable=False),
+        sa.Column("updated_at", _Timestamp, nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -247,7 +247,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("delivery_id", sa.String(length=36), nullable=False),
-        sa.Column("attempted_at", dlrhub.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("attempted_at", _Timestamp, nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_body", sa.Text(), nullable=True),
