@@ -170,9 +170,6 @@ class CustomWebhooks:
         self._max_webhooks = max_webhooks
         self._tests = tests
 
-    def required_parameters(self, product: str, report_type: str) -> list[str]:
-        return required_parameters(product, report_type)
-
     async def list(self, account_id: str) -> list[WebhookRecord]:
         async with self._db.reading() as conn:
             return await store.custom_webhooks(conn, account_id)
