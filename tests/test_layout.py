@@ -99,7 +99,7 @@ def test_support_holds_no_tests() -> None:
         ("test_x.py", "tests.domain.helpers.thing", False),
         ("support/x.py", "tests.support.receiver.Receiver", True),
         ("support/x.py", "tests.integration.helpers.stack", False),
-        ("integration/test_x.py", "dlrhub.services.hub.Hub", True),
+        ("integration/test_x.py", "dlrhub.config.Settings", True),
     ],
 )
 def test_the_import_rule(importer: str, target: str, allowed: bool) -> None:
