@@ -34,3 +34,5 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    # Says at debug level that debug is on: the one line an operator (or a test) can look for.
+    structlog.get_logger(__name__).debug("logging configured", level=level, quiet=_SQL_LOGGERS)
