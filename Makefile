@@ -12,6 +12,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev

@@ -8,11 +8,11 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from dlrhub.delivery.requests import USER_AGENT
 from dlrhub.domain.outgoing import OutgoingRequest, json_event_request
 from dlrhub.domain.payloads import delivery_payload, encode_payload
 from dlrhub.domain.signing import new_secret
 from dlrhub.domain.status import Channel, MessageStatus
+from dlrhub.outbound.client import USER_AGENT
 
 T = TypeVar("T")
 

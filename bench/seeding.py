@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 
 from dlrhub.config import Settings
 from dlrhub.domain.ids import new_id, uuid7
-from dlrhub.services.hub import Hub
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
+from dlrhub.wiring.hub import Hub
 
 CHUNK = 20_000
 EVENT_COLUMNS = (

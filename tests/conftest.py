@@ -14,9 +14,9 @@ import hypothesis
 import pytest
 from sqlalchemy.engine import make_url
 
-from dlrhub.api.app import create_app
 from dlrhub.config import Settings
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.databases import POSTGRES_URL, admin, migrate, truncate, unavailable
 from tests.support.inprocess import serving

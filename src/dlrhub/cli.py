@@ -7,18 +7,21 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import typer
 
+from dlrhub.cli_common import iso, run, with_hub
 from dlrhub.cli_keys import keys_app
 from dlrhub.config import Settings
 from dlrhub.domain.errors import DlrhubError
 from dlrhub.heap import settle_after_startup
 from dlrhub.logs import configure_logging
-
-T = TypeVar("T")
+from dlrhub.services.accounts import NewAccount
+from dlrhub.services.operations import FailingWebhook
+from dlrhub.services.retention import PruneReport, Retention
+from dlrhub.wiring.hub import Hub
 
 app = typer.Typer(
     help="dlrhub: delivery notifications for SMS, WhatsApp and RCS.",
@@ -34,35 +37,6 @@ accounts_app.add_typer(keys_app, name="keys")
 DEMO_ACCOUNT = "demo"
 # The name of the key `serve --dev` prints: each start revokes the keys of this name.
 DEMO_KEY_NAME = "demo (serve --dev)"
-
-
-def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine on uvloop when available; project errors become a message + exit 1."""
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop is absent on Windows
-        pass
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(factory())
-    except DlrhubError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
-
-
-async def _with_hub(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from dlrhub.services.hub import Hub
-    from dlrhub.store.migrate import upgrade
-
-    hub = Hub.build(settings)
-    try:
-        await upgrade(hub.db.engine)
-        return await work(hub)
-    finally:
-        await hub.db.dispose()
 
 
 def _settings(dev: bool) -> Settings:
@@ -85,9 +59,8 @@ async def _serve_http(settings: Settings, host: str, port: int, *, run_workers: 
     signal; uvicorn turns SIGINT/SIGTERM into a graceful shutdown that drains deliveries."""
     import uvicorn
 
-    from dlrhub.api.app import create_app
-    from dlrhub.services.hub import Hub
     from dlrhub.store.migrate import upgrade
+    from dlrhub.wiring.app import create_app
 
     hub = Hub.build(settings)
     try:
@@ -144,7 +117,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, dev: DevOptio
     The way to run dlrhub on one machine, and the only one on SQLite."""
     settings = _settings(dev)
     configure_logging(settings.log_level, json=settings.log_json)
-    _run(lambda: _serve_http(settings, host, port, run_workers=True))
+    run(lambda: _serve_http(settings, host, port, run_workers=True))
 
 
 @app.command()
@@ -154,7 +127,7 @@ def api(host: HostOption = "127.0.0.1", port: PortOption = 8000, dev: DevOption 
     settings = _settings(dev)
     configure_logging(settings.log_level, json=settings.log_json)
     _warn_if_sqlite(settings)
-    _run(lambda: _serve_http(settings, host, port, run_workers=False))
+    run(lambda: _serve_http(settings, host, port, run_workers=False))
 
 
 @app.command()
@@ -178,11 +151,13 @@ def worker(
     _warn_if_sqlite(settings)
     from dlrhub.worker import run_worker
 
-    _run(lambda: run_worker(settings, metrics_host, metrics_port))
+    run(lambda: run_worker(settings, metrics_host, metrics_port))
 
 
 def _warn_if_sqlite(settings: Settings) -> None:
-    if settings.is_sqlite:
+    from dlrhub.store.engine import notifies_other_processes
+
+    if not notifies_other_processes(settings.database_url):
         typer.echo(
             "warning: split api/worker processes on SQLite wake each other only by polling; "
             "use `dlrhub serve` on SQLite, or PostgreSQL to scale out",
@@ -196,10 +171,11 @@ def status(
 ) -> None:
     """Queue depth and failing webhooks, from the database."""
 
-    async def read(hub: Any) -> tuple[dict[str, int], list[Any]]:
+    async def read(hub: Hub) -> tuple[dict[str, int], list[FailingWebhook]]:
         return await hub.operations.queue_depth(), await hub.operations.failing_webhooks()
 
-    depth, failing = _run(lambda: _with_hub(Settings(), read))
+    # Only reads: a status check must never change the schema under running processes.
+    depth, failing = run(lambda: with_hub(Settings(), read, migrate=False))
     if as_json:
         typer.echo(
             json.dumps(
@@ -210,8 +186,8 @@ def status(
                             "webhookId": f.webhook_id,
                             "account": f.account,
                             "url": f.url,
-                            "failingSince": _iso(f.failing_since),
-                            "disabledAt": _iso(f.disabled_at),
+                            "failingSince": iso(f.failing_since),
+                            "disabledAt": iso(f.disabled_at),
                             "disabledReason": f.disabled_reason,
                         }
                         for f in failing
@@ -227,7 +203,7 @@ def status(
         typer.echo("no failing webhooks")
     for f in failing:
         state = f"disabled: {f.disabled_reason}" if f.disabled_at else "failing"
-        typer.echo(f"  {f.account}  {f.url}  since {_iso(f.failing_since)}  {state}")
+        typer.echo(f"  {f.account}  {f.url}  since {iso(f.failing_since)}  {state}")
 
 
 @app.command()
@@ -274,16 +250,10 @@ def listen(
         sys.stdout.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        _run(lambda: run_listener(host, port, secret, emit))
+        run(lambda: run_listener(host, port, secret, emit))
 
 
-def _iso(moment: Any) -> str | None:
-    from dlrhub.domain.payloads import format_timestamp
-
-    return None if moment is None else format_timestamp(moment)
-
-
-async def _demo_key(hub: Any) -> str:
+async def _demo_key(hub: Hub) -> str:
     """A fresh key for the demo account, creating the account on first start. The key printed
     at the previous start is revoked: only the latest printed demo key works."""
     found = await hub.accounts.find(DEMO_ACCOUNT)
@@ -300,10 +270,10 @@ def db_upgrade() -> None:
     """Apply every pending migration to DLRHUB_DATABASE_URL."""
     settings = Settings()
 
-    async def noop(_hub: Any) -> None:
+    async def noop(_hub: Hub) -> None:
         return None
 
-    _run(lambda: _with_hub(settings, noop))
+    run(lambda: with_hub(settings, noop))
     typer.echo(f"database at {_safe_url(settings.database_url)} is up to date")
 
 
@@ -322,7 +292,6 @@ def db_prune(
     final messages, their events, succeeded/dead/cancelled deliveries and their attempts.
     Nothing still to be sent is ever deleted. Prints the rows deleted per table."""
     from dlrhub.domain.retention import parse_duration
-    from dlrhub.services.retention import Retention
 
     try:
         keep = None if older_than is None else parse_duration(older_than, field="--older-than")
@@ -330,11 +299,11 @@ def db_prune(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
 
-    async def prune(hub: Any) -> Any:
+    async def prune(hub: Hub) -> PruneReport:
         return await Retention.from_settings(hub.db, hub.clock, hub.settings).prune(keep)
 
-    report = _run(lambda: _with_hub(Settings(), prune))
-    typer.echo(f"deleted finished data last changed before {_iso(report.cutoff)}:")
+    report = run(lambda: with_hub(Settings(), prune))
+    typer.echo(f"deleted finished data last changed before {iso(report.cutoff)}:")
     for table, count in report.deleted.items():
         typer.echo(f"  {table}: {count}")
     typer.echo(
@@ -352,10 +321,10 @@ def accounts_create(
 ) -> None:
     """Create an account and print its API key (shown only this once)."""
 
-    async def create(hub: Any) -> Any:
+    async def create(hub: Hub) -> NewAccount:
         return await hub.accounts.create(name)
 
-    created = _run(lambda: _with_hub(Settings(), create))
+    created = run(lambda: with_hub(Settings(), create))
     if as_json:
         typer.echo(json.dumps({"accountId": created.account_id, "apiKey": created.api_key}))
     else:
@@ -371,11 +340,10 @@ def accounts_add_waba(
 ) -> None:
     """Register a WhatsApp business (WABA) number to an account."""
 
-    async def add(hub: Any) -> tuple[str, str]:
-        result: tuple[str, str] = await hub.accounts.add_waba_number(account, number)
-        return result
+    async def add(hub: Hub) -> tuple[str, str]:
+        return await hub.accounts.add_waba_number(account, number)
 
-    account_id, added = _run(lambda: _with_hub(Settings(), add))
+    account_id, added = run(lambda: with_hub(Settings(), add))
     typer.echo(f"{added} now belongs to account {account_id}")
 
 

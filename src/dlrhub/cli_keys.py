@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 
+from dlrhub.cli_common import iso, run, with_hub
 from dlrhub.config import Settings
+from dlrhub.services.accounts import NewApiKey
+from dlrhub.store.records import ApiKeyRecord
+from dlrhub.wiring.hub import Hub
+
+T = TypeVar("T")
 
 keys_app = typer.Typer(help="An account's API keys.", no_args_is_help=True)
 
@@ -15,40 +22,32 @@ AccountArg = Annotated[str, typer.Argument(help="Account id or name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _iso(moment: Any) -> str | None:
-    from dlrhub.domain.payloads import format_timestamp
-
-    return None if moment is None else format_timestamp(moment)
-
-
-def _as_dict(record: Any) -> dict[str, Any]:
+def _as_dict(record: ApiKeyRecord) -> dict[str, object]:
     """The key as the API lists it."""
     return {
         "id": record.id,
         "name": record.name,
         "prefix": record.prefix,
-        "createdAt": _iso(record.created_at),
-        "lastUsedAt": _iso(record.last_used_at),
-        "revokedAt": _iso(record.revoked_at),
+        "createdAt": iso(record.created_at),
+        "lastUsedAt": iso(record.last_used_at),
+        "revokedAt": iso(record.revoked_at),
     }
 
 
-def _on_account(account: str, work: Any) -> Any:
+def _on_account(account: str, work: Callable[[Hub, str], Awaitable[T]]) -> T:
     """Run `work(hub, account_id)` against DLRHUB_DATABASE_URL."""
-    # Imported here: dlrhub.cli imports this module to register the commands.
-    from dlrhub.cli import _run, _with_hub
 
-    async def run(hub: Any) -> Any:
+    async def on_hub(hub: Hub) -> T:
         return await work(hub, await hub.accounts.account_id(account))
 
-    return _run(lambda: _with_hub(Settings(), run))
+    return run(lambda: with_hub(Settings(), on_hub))
 
 
 @keys_app.command("list")
 def keys_list(account: AccountArg, as_json: JsonOption = False) -> None:
     """List the account's keys, revoked ones too (never the keys themselves)."""
 
-    async def read(hub: Any, account_id: str) -> Any:
+    async def read(hub: Hub, account_id: str) -> list[ApiKeyRecord]:
         return await hub.accounts.list_keys(account_id)
 
     records = _on_account(account, read)
@@ -58,9 +57,9 @@ def keys_list(account: AccountArg, as_json: JsonOption = False) -> None:
     if not records:
         typer.echo("no API keys")
     for r in records:
-        state = f"revoked {_iso(r.revoked_at)}" if r.revoked_at else "active"
-        used = _iso(r.last_used_at) or "never"
-        typer.echo(f"{r.id}  {r.prefix}…  {r.name!r}  created {_iso(r.created_at)}")
+        state = f"revoked {iso(r.revoked_at)}" if r.revoked_at else "active"
+        used = iso(r.last_used_at) or "never"
+        typer.echo(f"{r.id}  {r.prefix}…  {r.name!r}  created {iso(r.created_at)}")
         typer.echo(f"    last used {used}  {state}")
 
 
@@ -72,7 +71,7 @@ def keys_create(
 ) -> None:
     """Create a key and print it (shown only this once)."""
 
-    async def create(hub: Any, account_id: str) -> Any:
+    async def create(hub: Hub, account_id: str) -> NewApiKey:
         return await hub.accounts.create_key(account_id, name)
 
     created = _on_account(account, create)
@@ -91,8 +90,8 @@ def keys_revoke(
 ) -> None:
     """Revoke a key: every running process refuses it (401) within 5 seconds."""
 
-    async def revoke(hub: Any, account_id: str) -> Any:
+    async def revoke(hub: Hub, account_id: str) -> ApiKeyRecord:
         return await hub.accounts.revoke_key(account_id, key_id)
 
     revoked = _on_account(account, revoke)
-    typer.echo(f"key {revoked.id} ({revoked.name!r}) revoked at {_iso(revoked.revoked_at)}")
+    typer.echo(f"key {revoked.id} ({revoked.name!r}) revoked at {iso(revoked.revoked_at)}")

@@ -88,7 +88,3 @@ class Settings(BaseSettings):
             allow_http=self.allow_http or self.dev,
             allow_private=self.allow_private_targets or self.dev,
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

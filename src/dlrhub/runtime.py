@@ -13,9 +13,8 @@ from dlrhub.carriers.simulator import Simulator
 from dlrhub.config import Settings
 from dlrhub.delivery.dispatcher import Dispatcher, DispatcherConfig
 from dlrhub.metrics import Metrics
-from dlrhub.services.hub import Hub
 from dlrhub.services.retention import Retention
-from dlrhub.store.engine import DELIVERIES_CHANNEL, SIMULATION_CHANNEL, listen
+from dlrhub.wiring.hub import Hub
 
 log = structlog.get_logger(__name__)
 
@@ -63,24 +62,14 @@ class Workers:
             log.info("workers started", worker_id=worker_id)
             # Retention runs beside them, in every process that runs workers (SPEC §15).
             retention = Retention.from_settings(hub.db, hub.clock, settings)
-            tasks = [
+            await asyncio.gather(
                 dispatcher.run(self._stop),
                 simulator.run(self._stop),
                 retention.run(self._stop),
-            ]
-            if not hub.db.is_sqlite:
-                # Other processes (API nodes, other workers) queue work too: wake on NOTIFY.
-                tasks.append(
-                    listen(
-                        settings.database_url,
-                        {
-                            DELIVERIES_CHANNEL: hub.signals.deliveries_queued,
-                            SIMULATION_CHANNEL: hub.signals.simulation_queued,
-                        },
-                        self._stop,
-                    )
-                )
-            await asyncio.gather(*tasks)
+                # Other processes (API nodes, other workers) queue work too: wake on their
+                # notifications (on SQLite there are none: workers there poll).
+                hub.db.listen(hub.signals, self._stop),
+            )
         log.info("workers stopped", worker_id=worker_id)
 
 

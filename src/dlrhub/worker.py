@@ -8,18 +8,13 @@ import signal
 import structlog
 from aiohttp import web
 
+from dlrhub.cli_common import require_current_schema
 from dlrhub.config import Settings
-from dlrhub.domain.errors import DlrhubError
 from dlrhub.heap import settle_after_startup
 from dlrhub.runtime import Workers
-from dlrhub.services.hub import Hub
-from dlrhub.store.migrate import pending_revisions
+from dlrhub.wiring.hub import Hub
 
 log = structlog.get_logger(__name__)
-
-
-class SchemaNotCurrent(DlrhubError):
-    title = "Schema not current"
 
 
 async def run_worker(settings: Settings, metrics_host: str, metrics_port: int | None) -> None:
@@ -27,8 +22,7 @@ async def run_worker(settings: Settings, metrics_host: str, metrics_port: int | 
     try:
         # Workers never migrate: many starting at once would race. `db upgrade` (or the API
         # processes' start-up) does it once.
-        if await pending_revisions(hub.db.engine):
-            raise SchemaNotCurrent("the database schema is not current: run `dlrhub db upgrade`")
+        await require_current_schema(hub)
         await _run_until_signal(hub, metrics_host, metrics_port)
     finally:
         await hub.db.dispose()

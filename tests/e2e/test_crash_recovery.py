@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from dlrhub.services.hub import Hub
 from dlrhub.store.schema import events, messages
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.cli import ServerProcess, server_env
 from tests.support.probes import attempts_of, deliveries_of_message, query

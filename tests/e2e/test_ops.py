@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from dlrhub.domain.status import Channel
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.cli import ServerProcess, run_cli
 

@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from dlrhub.services.hub import Hub
-from dlrhub.services.signals import utcnow
+from dlrhub.wiring.hub import Hub, utcnow
 from tests.support.api_client import AccountKey
 from tests.support.cli import run_cli
 from tests.support.retention_seed import (

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from dlrhub.api.app import create_app
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.carrier import TOKEN
 from tests.support.inprocess import serving

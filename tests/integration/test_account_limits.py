@@ -15,7 +15,7 @@ import pytest
 from dlrhub.config import Settings
 from dlrhub.domain.errors import LimitReached
 from dlrhub.services.custom_webhooks import WebhookSpec
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
 from tests.support.dashboard import sign_in, webhook_form
 from tests.support.receiver import Receiver, Reply

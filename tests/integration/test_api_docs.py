@@ -13,7 +13,7 @@ import aiosqlite.core
 import httpx
 import pytest
 
-from dlrhub.api.app import create_app
+from dlrhub.wiring.app import create_app
 from tests.support.contract import POLL_KEYS
 from tests.support.inprocess import serving
 from tests.support.net import closed_port

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.api.app import create_app
 from dlrhub.domain.payloads import format_timestamp
-from dlrhub.services.hub import Hub
 from dlrhub.store.database import Database
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import api_keys
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.assertions import ISO_Z, assert_problem, error_fields, is_uuid
 from tests.support.inprocess import serving

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy import Table, func, select
 
-from dlrhub.services.hub import Hub
 from dlrhub.store.schema import deliveries, events
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.carrier import CARRIER, sent_message
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from dlrhub.config import Settings
 from dlrhub.domain.urlpolicy import UrlPolicy
 from dlrhub.domain.webhook_rules import METHODS, name_problem
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
 from tests.support.richer_webhooks import (
     DLR_NAMES,

@@ -11,7 +11,7 @@ import pytest
 
 from dlrhub import __version__
 from dlrhub.config import Settings
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, inbound, send, signing_secret
 from tests.support.receiver import ReceivedRequest
 from tests.support.richer_webhooks import (

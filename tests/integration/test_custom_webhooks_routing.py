@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from dlrhub.config import Settings
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, inbound, send
 from tests.support.richer_webhooks import (
     NUMBER_A,

@@ -14,10 +14,10 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from dlrhub.api.app import create_app
 from dlrhub.config import Settings
 from dlrhub.services.custom_webhooks import WebhookSpec
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, signing_secret
 from tests.support.inprocess import serving
 from tests.support.net import closed_port

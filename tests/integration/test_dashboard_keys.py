@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.dashboard import sign_in
 

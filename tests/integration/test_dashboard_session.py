@@ -13,11 +13,11 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from dlrhub.api.app import create_app
 from dlrhub.config import Settings
-from dlrhub.services.hub import Hub
 from dlrhub.services.sessions import hash_token
 from dlrhub.store.schema import dashboard_sessions
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.dashboard import csrf_of, sign_in
 from tests.support.stack import make_settings

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
 from tests.support.dashboard import sign_in
 from tests.support.richer_webhooks import NUMBER_A, create_webhook, webhook_body

@@ -9,7 +9,7 @@ import httpx
 
 from dlrhub.domain.status import Channel
 from dlrhub.services.custom_webhooks import WebhookSpec
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.dashboard import sign_in, webhook_form
 

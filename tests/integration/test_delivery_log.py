@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dlrhub.config import Settings
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, inbound
 from tests.support.receiver import Receiver, Reply
 from tests.support.richer_webhooks import create_webhook, webhook_body

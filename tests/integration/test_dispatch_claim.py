@@ -10,8 +10,8 @@ from typing import Any
 from dlrhub.delivery.dispatcher import Dispatcher
 from dlrhub.domain.status import Channel
 from dlrhub.runtime import dispatcher_config
-from dlrhub.services.hub import Hub
 from dlrhub.store.database import Database
+from dlrhub.wiring.hub import Hub
 from tests.support.faulty_db import FaultyDatabase
 from tests.support.receiver import ReceivedRequest, Receiver
 from tests.support.stack import make_settings

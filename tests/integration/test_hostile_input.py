@@ -16,8 +16,8 @@ from urllib.parse import quote_plus, urlencode
 import httpx
 
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.hub import Hub
 from dlrhub.store import messages
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
 from tests.support.assertions import assert_problem, error_fields
 from tests.support.carrier import CARRIER, WABA_NUMBER, sent_message

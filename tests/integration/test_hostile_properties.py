@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
 from tests.support.assertions import PROBLEM_JSON, assert_problem
 from tests.support.carrier import CARRIER, WABA_NUMBER, sent_message

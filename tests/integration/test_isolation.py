@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from dlrhub.api.app import create_app
 from dlrhub.domain.status import Channel
 from dlrhub.runtime import Workers
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.inprocess import serving
 from tests.support.receiver import Receiver, Reply

@@ -9,10 +9,10 @@ import httpx
 from sqlalchemy import event, func, select
 
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.hub import Hub
 from dlrhub.services.report_batcher import ReportBatcher
 from dlrhub.services.reports import ReportOutcome, StatusReport
 from dlrhub.store.schema import deliveries, events, messages
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.carrier import CARRIER, WABA_NUMBER, sent_message
 from tests.support.faulty_db import FaultyDatabase

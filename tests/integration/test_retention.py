@@ -16,11 +16,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.services.hub import Hub
 from dlrhub.services.retention import Retention
-from dlrhub.services.signals import utcnow
 from dlrhub.store.database import Database
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
+from dlrhub.wiring.hub import Hub, utcnow
 from tests.support.api_client import AccountKey
 from tests.support.retention_seed import (
     Seeded,
@@ -155,7 +154,7 @@ async def _seed(hub: Hub, account_id: str, bulk: int, now: datetime) -> Seeded:
 async def _settle(db: Database) -> None:
     """Write the seed out before measuring: the prune's batches must not pay for flushing a
     million seeded rows (nor for the other database's test just before)."""
-    if db.is_sqlite:
+    if db.engine.dialect.name == "sqlite":
         database = make_url(str(db.engine.url)).database
         assert database is not None
         with contextlib.closing(sqlite3.connect(database)) as raw:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import DS, INBOUND, SECRET, SEND, STATUS, AccountKey
 from tests.support.assertions import ISO_Z, assert_problem, error_fields, is_uuid
 from tests.support.contract import POLL_KEYS, SEND_KEYS

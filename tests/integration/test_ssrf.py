@@ -23,19 +23,19 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from dlrhub.api.app import create_app
 from dlrhub.config import Settings
-from dlrhub.delivery.client import (
+from dlrhub.domain.errors import InvalidInput
+from dlrhub.domain.outgoing import OutgoingRequest
+from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url, client_url
+from dlrhub.outbound.client import (
     DeliveryClient,
     PolicyRefusal,
     guarded_socket,
     policy_connector,
     tls_context,
 )
-from dlrhub.domain.errors import InvalidInput
-from dlrhub.domain.outgoing import OutgoingRequest
-from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url, client_url
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, send
 from tests.support.inprocess import serving
 from tests.support.net import closed_port

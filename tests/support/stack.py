@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from dlrhub.api.app import create_app
 from dlrhub.config import Settings
 from dlrhub.runtime import Workers
-from dlrhub.services.hub import Hub
+from dlrhub.wiring.app import create_app
+from dlrhub.wiring.hub import Hub
 
 from . import probes
 from .api_client import DS, SECRET, SEND, STATUS, AccountKey

@@ -8,19 +8,19 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from dlrhub.api.problems import Problem
-from dlrhub.services.hub import Hub
+from dlrhub.services.catalog import Services
 
 api_key_header = APIKeyHeader(
     name="X-Api-Key", auto_error=False, description="Your account's API key."
 )
 
 
-def get_hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
+def get_hub(request: Request) -> Services:
+    hub: Services = request.app.state.hub
     return hub
 
 
-HubDep = Annotated[Hub, Depends(get_hub)]
+HubDep = Annotated[Services, Depends(get_hub)]
 
 
 async def get_account_id(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from dlrhub.domain.api_keys import MAX_KEY_NAME_LENGTH
 from dlrhub.domain.payloads import format_timestamp
 from dlrhub.services.accounts import NewApiKey
-from dlrhub.store.accounts import ApiKeyRecord
+from dlrhub.store.records import ApiKeyRecord
 
 
 def _ts(moment: datetime | None) -> str | None:

@@ -1,28 +1,23 @@
 """The simulator: a carrier connector with deterministic outcomes (SPEC §10).
 
-Its schedule lives in the messages table (`sim_next`, `sim_due_at`), so a restart picks up
-exactly where a crash left off.
+It decides when to run; what a run does (claim the due steps, report their outcomes through
+the batched report path, schedule what follows) is services/simulation.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
-from dlrhub.domain.simulation import simulated_error, simulated_read_follows
-from dlrhub.domain.status import MessageStatus
-from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
-from dlrhub.services.signals import Clock, Signals
-from dlrhub.store import messages as store
+from dlrhub.domain.clock import Clock
+from dlrhub.services.simulation import SimulatedReports
 from dlrhub.store.database import Database
-from dlrhub.store.messages import SimulationStep
+from dlrhub.store.signals import Signals
 
 log = structlog.get_logger(__name__)
-
-STEP_LEASE = timedelta(seconds=30)
 
 
 class Simulator:
@@ -36,10 +31,8 @@ class Simulator:
         poll_interval_s: float,
         batch: int = 200,
     ) -> None:
-        self._db = db
+        self._reports = SimulatedReports(db, clock, delay=delay, batch=batch)
         self._signals = signals
-        self._clock = clock
-        self._delay = delay
         self._poll_interval_s = poll_interval_s
         self._batch = batch
 
@@ -55,49 +48,18 @@ class Simulator:
                 await self._idle(stop)
 
     async def step(self) -> int:
-        """Report every due simulated outcome in one transaction, through the batched report
-        path every carrier uses, and schedule what follows; returns how many steps were taken.
-
-        Claim, reports and the next steps share the transaction: a crash anywhere leaves the
-        steps due again once their lease runs out, never applied without their follow-up.
-        """
-        now = self._clock()
-        async with self._db.transaction() as conn:
-            due = await store.claim_simulations(conn, now, now + STEP_LEASE, self._batch)
-            outcomes, queued = await apply_reports(
-                conn,
-                [StatusReport(s.message_id, s.status, simulated_error(s.status)) for s in due],
-                now=now,
-            )
-            await store.schedule_simulations(
-                conn,
-                [
-                    self._next_step(s, outcome, now)
-                    for s, outcome in zip(due, outcomes, strict=True)
-                ],
-            )
+        """Report every due simulated outcome; returns how many steps were taken."""
+        stepped, queued = await self._reports.step()
         if queued:
             self._signals.deliveries_queued()
-        return len(due)
-
-    def _next_step(
-        self, step: SimulationStep, outcome: ReportOutcome, now: datetime
-    ) -> tuple[str, MessageStatus | None, datetime | None]:
-        """READ follows a DELIVERED that was applied (on channels with read receipts);
-        otherwise the message's simulation is over."""
-        if outcome is ReportOutcome.APPLIED and simulated_read_follows(
-            step.destination, step.channel, step.status
-        ):
-            return step.message_id, MessageStatus.READ, now + self._delay
-        return step.message_id, None, None
+        return stepped
 
     async def _idle(self, stop: asyncio.Event) -> None:
         timeout = self._poll_interval_s
         with contextlib.suppress(Exception):
-            async with self._db.reading() as conn:
-                due = await store.earliest_simulation(conn)
-            if due is not None:
-                timeout = min(timeout, max(0.0, (due - self._clock()).total_seconds()))
+            due_in = await self._reports.seconds_to_next()
+            if due_in is not None:
+                timeout = min(timeout, due_in)
         if timeout <= 0:
             return
         waiters = [

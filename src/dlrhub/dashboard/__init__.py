@@ -7,7 +7,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from dlrhub.config import Settings
 from dlrhub.dashboard import (
     routes_auth,
     routes_deliveries,
@@ -22,9 +21,12 @@ from dlrhub.dashboard.web import PREFIX
 STATIC = Path(__file__).parent / "static"
 
 
-def mount(app: FastAPI, settings: Settings) -> None:
-    """Serve the dashboard at /dashboard (pages and their static files)."""
-    app.state.dashboard_sessions = SessionCodec(process_secret(settings.dashboard_secret))
+def mount(app: FastAPI, *, secret: str | None, dev: bool) -> None:
+    """Serve the dashboard at /dashboard (pages and their static files). `secret` signs its
+    session cookies (`dashboard_secret`; None: a random one for this process); `dev` lets
+    them go without `Secure` over plain http."""
+    app.state.dashboard_sessions = SessionCodec(process_secret(secret))
+    app.state.dashboard_dev = dev
     # The delivery-status routes come before `/webhooks/{id}` so that they win the match.
     for module in (
         routes_auth,

@@ -22,16 +22,15 @@ from dlrhub.dashboard.web import (
 )
 from dlrhub.domain.errors import InvalidInput
 from dlrhub.domain.short_ids import short_id
-from dlrhub.services import overview
+from dlrhub.services.catalog import Services
 from dlrhub.services.deliveries import DELIVERY_STATUS_ID, STATUSES, DeliveryPage
-from dlrhub.services.hub import Hub
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
 
 
-async def _webhook_choices(hub: Hub, account_id: str) -> list[tuple[str, str]]:
+async def _webhook_choices(hub: Services, account_id: str) -> list[tuple[str, str]]:
     """(id, label) of every webhook the log can be filtered by."""
     choices: list[tuple[str, str]] = []
     delivery_status = await delivery_status_or_none(hub, account_id)
@@ -67,7 +66,7 @@ async def delivery_log(
         )
     except InvalidInput as exc:
         errors = field_errors(exc.errors)
-    attempts = await overview.attempt_logs(hub.db, account_id, [d.id for d in page.items])
+    attempts = await hub.overview.attempt_logs(account_id, [d.id for d in page.items])
     context: dict[str, Any] = {
         "page": page,
         "attempts": attempts,

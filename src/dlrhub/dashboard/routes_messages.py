@@ -21,25 +21,24 @@ from dlrhub.dashboard.web import (
 from dlrhub.domain.errors import DlrhubError, FieldError, InvalidInput, NotFound
 from dlrhub.domain.sending import SendFields
 from dlrhub.domain.status import Channel
-from dlrhub.services import overview
-from dlrhub.services.hub import Hub
+from dlrhub.services.catalog import Services
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
 SEND_FIELDS = ("channel", "destination", "body", "messageId", "sender", "phoneNumberId")
 
 
-async def _send_context(hub: Hub, account_id: str) -> dict[str, Any]:
+async def _send_context(hub: Services, account_id: str) -> dict[str, Any]:
     numbers = [number for number, _ in await hub.accounts.waba_numbers(account_id)]
     return {"channels": [c.value for c in Channel], "waba_numbers": numbers}
 
 
-async def _lookup(hub: Hub, account_id: str, customer_message_id: str) -> dict[str, Any]:
+async def _lookup(hub: Services, account_id: str, customer_message_id: str) -> dict[str, Any]:
     try:
         message = await hub.messaging.status(account_id, customer_message_id)
     except NotFound:
         return {"not_found": True}
-    history = await overview.message_history(hub.db, account_id, message)
+    history = await hub.overview.message_history(account_id, message)
     return {"message": message, "history": history}
 
 

@@ -24,8 +24,8 @@ from dlrhub.dashboard.web import (
     render,
 )
 from dlrhub.domain.errors import FieldError, InvalidInput, NotFound, OverLimit, RateLimited
+from dlrhub.services.catalog import Services
 from dlrhub.services.deliveries import DELIVERY_STATUS_ID
-from dlrhub.services.hub import Hub
 from dlrhub.store.records import WebhookRecord
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -34,7 +34,7 @@ LATEST_DELIVERIES = 10
 RECOVER_WINDOW = timedelta(hours=24)
 
 
-async def delivery_status_or_none(hub: Hub, account_id: str) -> WebhookRecord | None:
+async def delivery_status_or_none(hub: Services, account_id: str) -> WebhookRecord | None:
     try:
         return await hub.delivery_status.get(account_id)
     except NotFound:

@@ -28,8 +28,7 @@ from dlrhub.dashboard.session import (
 )
 from dlrhub.domain.errors import DlrhubError, FieldError
 from dlrhub.domain.short_ids import short_id
-from dlrhub.services import overview
-from dlrhub.services.hub import Hub
+from dlrhub.services.catalog import Services
 
 log = structlog.get_logger(__name__)
 
@@ -78,8 +77,8 @@ def _environment() -> jinja2.Environment:
 ENV = _environment()
 
 
-def hub_of(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
+def hub_of(request: Request) -> Services:
+    hub: Services = request.app.state.hub
     return hub
 
 
@@ -91,7 +90,8 @@ def codec_of(request: Request) -> SessionCodec:
 def is_secure(request: Request) -> bool:
     """Whether cookies get `Secure`: always outside `--dev` (behind a TLS proxy the app may see
     plain http), and over https in development too."""
-    return not hub_of(request).settings.dev or request.url.scheme == "https"
+    dev: bool = request.app.state.dashboard_dev
+    return not dev or request.url.scheme == "https"
 
 
 async def current_session(request: Request) -> Session | None:
@@ -185,7 +185,7 @@ async def render(
         hub = hub_of(request)
         found = await hub.accounts.find(session.account_id)
         values["account_name"] = found[1] if found else session.account_id
-        values["health"] = await overview.account_health(hub.db, session.account_id)
+        values["health"] = await hub.overview.account_health(session.account_id)
     values.update(context or {})
     html = ENV.get_template(template).render(values)
     return HTMLResponse(html, status_code=status_code)

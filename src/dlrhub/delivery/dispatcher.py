@@ -18,17 +18,18 @@ from datetime import datetime, timedelta
 import structlog
 
 from dlrhub.delivery.buffer import JobBuffer
-from dlrhub.delivery.client import AttemptResult, DeliveryClient
 from dlrhub.delivery.recorder import Recorder
 from dlrhub.delivery.requests import build_request
 from dlrhub.domain.circuit import CircuitBreaker
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.ramp import ConcurrencyRamp
 from dlrhub.domain.retry import RetryDecision, decide_after_attempt
 from dlrhub.metrics import Metrics
-from dlrhub.services.signals import Clock, Signals
+from dlrhub.outbound.client import AttemptResult, DeliveryClient
 from dlrhub.store import deliveries as store
 from dlrhub.store.database import Database
 from dlrhub.store.records import AttemptOutcome, DeliveryJob
+from dlrhub.store.signals import Signals
 
 log = structlog.get_logger(__name__)
 

@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import structlog
 
-from dlrhub.services.signals import Clock, Signals
+from dlrhub.domain.clock import Clock
 from dlrhub.store import deliveries as store
 from dlrhub.store.database import Database
 from dlrhub.store.records import AttemptOutcome
+from dlrhub.store.signals import Signals
 
 log = structlog.get_logger(__name__)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dlrhub import __version__
 from dlrhub.domain.errors import DlrhubError
 from dlrhub.domain.formats import custom_request
 from dlrhub.domain.outgoing import OutgoingRequest, json_event_request
+from dlrhub.outbound.client import USER_AGENT
 from dlrhub.store.records import DeliveryJob
 from dlrhub.store.webhooks import CUSTOM, DELIVERY_STATUS
-
-USER_AGENT = f"dlrhub/{__version__}"
 
 
 def build_request(job: DeliveryJob, timestamp: int) -> OutgoingRequest:

@@ -13,15 +13,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.api_keys import UsageMemo, canonical_key_id, check_key_name
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.signing import new_secret
-from dlrhub.services.signals import Clock
 from dlrhub.store import accounts as store
-from dlrhub.store.accounts import ApiKeyRecord
 from dlrhub.store.database import Database
-from dlrhub.store.engine import is_unique_violation
+from dlrhub.store.errors import Duplicate
+from dlrhub.store.records import ApiKeyRecord
 
 log = structlog.get_logger(__name__)
 
@@ -85,10 +85,8 @@ class AccountService:
                 await store.insert_signing_secret(
                     conn, new_id(), account_id, new_secret(os.urandom(24)), now
                 )
-        except Exception as exc:
-            if is_unique_violation(exc):
-                raise Conflict(f"an account named {name!r} already exists") from exc
-            raise
+        except Duplicate as exc:
+            raise Conflict(f"an account named {name!r} already exists") from exc
         return NewAccount(account_id=account_id, name=name, api_key=api_key.api_key)
 
     async def account_id(self, id_or_name: str) -> str:

@@ -6,15 +6,16 @@ import hmac
 from collections.abc import Mapping
 
 from dlrhub.domain.carrier import CarrierOutcome
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import NotFound, Unauthorized
 from dlrhub.domain.sending import check_inbound
 from dlrhub.domain.status import Channel
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.report_batcher import ReportBatcher
 from dlrhub.services.reports import ReportOutcome, StatusReport
-from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import accounts as account_store
 from dlrhub.store.database import Database
+from dlrhub.store.signals import Signals
 
 
 class CarrierReports:

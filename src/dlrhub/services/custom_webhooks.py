@@ -14,9 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.delivery.requests import USER_AGENT
-from dlrhub.delivery.shared import SharedClient
 from dlrhub.domain import limits
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import LimitReached, NotFound, RateLimited
 from dlrhub.domain.formats import custom_request, sample_report
 from dlrhub.domain.ids import new_id
@@ -27,7 +26,8 @@ from dlrhub.domain.webhook_rules import (
     normalized,
     required_parameters,
 )
-from dlrhub.services.signals import Clock
+from dlrhub.outbound.client import USER_AGENT
+from dlrhub.outbound.pool import SharedClient
 from dlrhub.store import accounts as account_store
 from dlrhub.store import webhooks as store
 from dlrhub.store.database import Database
@@ -165,7 +165,7 @@ class CustomWebhooks:
         self._db = db
         self._clock = clock
         self._policy = policy
-        # The "test webhook" pool (SharedClient.for_tests), never the dispatcher's.
+        # The "test webhook" pool (wiring/hub.py), never the dispatcher's.
         self._http = http
         self._max_webhooks = max_webhooks
         self._tests = tests

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from dlrhub.domain.text import is_storable
-from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import delivery_log as store
 from dlrhub.store import webhooks as webhook_store
 from dlrhub.store.database import Database
+from dlrhub.store.signals import Signals
 from dlrhub.store.webhooks import DELIVERY_STATUS
 
 __all__ = [

@@ -7,18 +7,19 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
 from dlrhub.domain.simulation import simulated_outcome
 from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.services.reports import record_inbound
-from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import accounts as account_store
 from dlrhub.store import messages as store
 from dlrhub.store.database import Database
-from dlrhub.store.engine import is_unique_violation
+from dlrhub.store.errors import Duplicate
 from dlrhub.store.records import MessageRecord
+from dlrhub.store.signals import Signals
 
 MAX_POLL_IDS = 100
 
@@ -114,8 +115,8 @@ class MessagingService:
                     sim_next=sim_next,
                     sim_due_at=now + self._simulator_delay if sim_next else None,
                 )
-        except Exception as exc:
-            if customer_message_id is None or not is_unique_violation(exc):
+        except Duplicate:
+            if customer_message_id is None:
                 raise
             return await self._replayed(account_id, customer_message_id, fingerprint)
         if fields.simulation:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import NotFound
-from dlrhub.services.signals import Clock, Signals
 from dlrhub.store import deliveries as delivery_store
 from dlrhub.store import health as health_store
 from dlrhub.store.database import Database
+from dlrhub.store.signals import Signals
 
 DELIVERY_STATUS_ID = "delivery-status"
 
@@ -30,6 +31,10 @@ class Operations:
         self._db = db
         self._signals = signals
         self._clock = clock
+
+    async def ready(self) -> bool:
+        """Whether the database answers (`/readyz`)."""
+        return await self._db.ping()
 
     async def queue_depth(self) -> dict[str, int]:
         async with self._db.reading() as conn:

@@ -1,6 +1,6 @@
 """Read-only summaries for people: account health, a message's history, delivery attempt logs.
 
-Plain functions over the database (nothing here changes state), used by the dashboard.
+Reads only (nothing here changes state), used by the dashboard.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from dlrhub.domain.status import MessageStatus
 from dlrhub.store import overview as store
 from dlrhub.store.database import Database
-from dlrhub.store.overview import AttemptRow, EventDeliveryRow
+from dlrhub.store.overview import AttemptRow, EventDeliveryRow, WebhookHealthRow
 from dlrhub.store.records import MessageRecord
 
 DELIVERY_STATUS_ID = store.DELIVERY_STATUS_ID
@@ -65,11 +65,46 @@ class MessageHistory:
     events: list[MessageEvent]
 
 
-async def account_health(db: Database, account_id: str) -> AccountHealth:
-    """Deliveries still to send, and per webhook its latest success and failure."""
-    async with db.reading() as conn:
-        pending = await store.pending_count(conn, account_id)
-        rows = await store.webhook_health(conn, account_id)
+class Overview:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def account_health(self, account_id: str) -> AccountHealth:
+        """Deliveries still to send, and per webhook its latest success and failure."""
+        async with self._db.reading() as conn:
+            pending = await store.pending_count(conn, account_id)
+            rows = await store.webhook_health(conn, account_id)
+        return _health(pending, rows)
+
+    async def message_history(self, account_id: str, message: MessageRecord) -> MessageHistory:
+        """The statuses a message went through (with when) and the events it produced."""
+        async with self._db.reading() as conn:
+            event_rows, delivery_rows = await store.message_events(conn, account_id, message.id)
+        events = [
+            MessageEvent(
+                id=e.id,
+                event_type=e.event_type,
+                occurred_at=e.occurred_at,
+                payload=_decoded(e.payload),
+                deliveries=[d for d in delivery_rows if d.event_id == e.id],
+            )
+            for e in event_rows
+        ]
+        return MessageHistory(steps=_steps(message, events), events=events)
+
+    async def attempt_logs(
+        self, account_id: str, delivery_ids: Sequence[str]
+    ) -> dict[str, list[AttemptRow]]:
+        """The attempts of each of `delivery_ids` (of this account only), oldest first."""
+        async with self._db.reading() as conn:
+            rows = await store.attempts_of(conn, account_id, delivery_ids)
+        logs: dict[str, list[AttemptRow]] = {delivery_id: [] for delivery_id in delivery_ids}
+        for row in rows:
+            logs.setdefault(row.delivery_id, []).append(row)
+        return logs
+
+
+def _health(pending: int, rows: Sequence[WebhookHealthRow]) -> AccountHealth:
     return AccountHealth(
         pending=pending,
         webhooks=[
@@ -84,23 +119,6 @@ async def account_health(db: Database, account_id: str) -> AccountHealth:
             for r in rows
         ],
     )
-
-
-async def message_history(db: Database, account_id: str, message: MessageRecord) -> MessageHistory:
-    """The statuses a message went through (with when) and the events it produced."""
-    async with db.reading() as conn:
-        event_rows, delivery_rows = await store.message_events(conn, account_id, message.id)
-    events = [
-        MessageEvent(
-            id=e.id,
-            event_type=e.event_type,
-            occurred_at=e.occurred_at,
-            payload=_decoded(e.payload),
-            deliveries=[d for d in delivery_rows if d.event_id == e.id],
-        )
-        for e in event_rows
-    ]
-    return MessageHistory(steps=_steps(message, events), events=events)
 
 
 def _steps(message: MessageRecord, events: list[MessageEvent]) -> list[StatusStep]:
@@ -126,15 +144,3 @@ def _decoded(payload: str) -> dict[str, object]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-async def attempt_logs(
-    db: Database, account_id: str, delivery_ids: Sequence[str]
-) -> dict[str, list[AttemptRow]]:
-    """The attempts of each of `delivery_ids` (of this account only), oldest first."""
-    async with db.reading() as conn:
-        rows = await store.attempts_of(conn, account_id, delivery_ids)
-    logs: dict[str, list[AttemptRow]] = {delivery_id: [] for delivery_id in delivery_ids}
-    for row in rows:
-        logs.setdefault(row.delivery_id, []).append(row)
-    return logs

@@ -13,9 +13,10 @@ import asyncio
 
 import structlog
 
+from dlrhub.domain.clock import Clock
 from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
-from dlrhub.services.signals import Clock, Signals
 from dlrhub.store.database import Database
+from dlrhub.store.signals import Signals
 
 log = structlog.get_logger(__name__)
 

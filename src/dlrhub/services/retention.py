@@ -15,13 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.config import Settings
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.retention import cutoff, retention_period
-from dlrhub.services.signals import Clock
 from dlrhub.store import retention as store
 from dlrhub.store.database import Database
 
@@ -37,6 +37,17 @@ _STEPS: tuple[Step, ...] = (
     store.prune_unattached_events,
     store.prune_messages,
 )
+
+
+class RetentionSettings(Protocol):
+    """The settings retention reads (`dlrhub.config.Settings` has them)."""
+
+    @property
+    def retention_days(self) -> float: ...
+    @property
+    def retention_batch(self) -> int: ...
+    @property
+    def retention_interval_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ class Retention:
         self._timer = timer
 
     @classmethod
-    def from_settings(cls, db: Database, clock: Clock, settings: Settings) -> Retention:
+    def from_settings(cls, db: Database, clock: Clock, settings: RetentionSettings) -> Retention:
         return cls(
             db,
             clock,

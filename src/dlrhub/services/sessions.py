@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from dlrhub.domain import sign_in
+from dlrhub.domain.clock import Clock
 from dlrhub.services.accounts import AccountService
-from dlrhub.services.signals import Clock
 from dlrhub.store import sessions as store
 from dlrhub.store.database import Database
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, NotFound
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url
-from dlrhub.services.signals import Clock
 from dlrhub.store import webhooks as store
 from dlrhub.store.database import Database
-from dlrhub.store.engine import is_unique_violation
+from dlrhub.store.errors import Duplicate
 from dlrhub.store.records import WebhookRecord
 
 NO_DELIVERY_STATUS_WEBHOOK = "no delivery-status webhook is configured for this account"
@@ -54,11 +54,9 @@ class DeliveryStatusWebhooks:
                         "updated_at": now,
                     },
                 )
-        except Exception as exc:
+        except Duplicate as exc:
             # Two racing creates: the partial unique index lets exactly one win.
-            if is_unique_violation(exc):
-                raise conflict from exc
-            raise
+            raise conflict from exc
         return await self.get(account_id)
 
     async def update(self, account_id: str, callback_url: str) -> WebhookRecord:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.store.records import ApiKeyRecord
 from dlrhub.store.schema import accounts, api_keys, signing_secrets, waba_numbers
 
 
@@ -26,19 +27,6 @@ async def find_account(conn: AsyncConnection, id_or_name: str) -> tuple[str, str
         )
     ).first()
     return None if row is None else (row.id, row.name)
-
-
-@dataclass(frozen=True)
-class ApiKeyRecord:
-    """An API key as listed: never its secret, nor its hash."""
-
-    id: str
-    account_id: str
-    name: str
-    prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)

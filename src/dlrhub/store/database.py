@@ -1,4 +1,8 @@
-"""One handle on the database: the engine plus the transaction idioms every service uses."""
+"""One handle on the database: the engine plus the transaction idioms every service uses.
+
+Its callers never ask which database it is: what differs (the writer lock, notifications,
+driver errors) is decided in store/engine.py and offered here as the same interface.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +13,46 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dlrhub.store.engine import READ_ONLY, create_engine, is_sqlite_url
+from dlrhub.store import engine as dialect
+from dlrhub.store.signals import Signals
 
 
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.is_sqlite = is_sqlite_url(str(engine.url))
-        # SQLite has one writer at a time. Queuing this process's writers here is fair and
-        # immediate; left to SQLite, they would sleep and retry with backoff (busy_timeout,
-        # which remains for other processes such as the CLI).
-        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        self._writer = dialect.writer_gate(engine)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
-        return cls(create_engine(url))
+        return cls(dialect.create_engine(url))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside one transaction: committed on success, rolled back on error."""
-        if self._sqlite_writer is None:
-            async with self.engine.begin() as connection:
+        """A connection inside one transaction: committed on success, rolled back on error.
+        A unique-key violation raises `store.errors.Duplicate`."""
+        with dialect.store_errors():
+            async with self._writer, self.engine.begin() as connection:
                 yield connection
-            return
-        async with self._sqlite_writer, self.engine.begin() as connection:
-            yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads; the transaction it opens is only a consistent snapshot."""
         async with self.engine.connect() as connection:
-            await connection.execution_options(**{READ_ONLY: True})
+            await connection.execution_options(**{dialect.READ_ONLY: True})
             yield connection
+
+    async def listen(self, signals: Signals, stop: asyncio.Event) -> None:
+        """Until `stop`, set `signals` when another process queues work (PostgreSQL NOTIFY,
+        sent by the transactions that queue it). On SQLite there is nothing to listen to and
+        this returns at once: workers there find other processes' work by polling."""
+        await dialect.listen(
+            self.engine,
+            {
+                dialect.DELIVERIES_CHANNEL: signals.deliveries_queued,
+                dialect.SIMULATION_CHANNEL: signals.simulation_queued,
+            },
+            stop,
+        )
 
     async def ping(self) -> bool:
         try:

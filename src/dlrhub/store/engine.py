@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
 from sqlalchemy import CTE, Select, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from dlrhub.store.errors import Duplicate
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +26,12 @@ READ_ONLY = "dlrhub_read_only"
 
 def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def notifies_other_processes(url: str) -> bool:
+    """Whether processes sharing this database wake each other when they queue work
+    (PostgreSQL NOTIFY); on SQLite they only find each other's work by polling."""
+    return not is_sqlite_url(url)
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -100,10 +110,42 @@ def lock_skipping_locked(query: Select[Any]) -> Select[Any]:
     return query.with_for_update(skip_locked=True)
 
 
-def is_unique_violation(exc: BaseException) -> bool:
-    """Whether a DBAPI error is a unique-constraint violation, on either backend."""
-    message = str(getattr(exc, "orig", exc)).lower()
-    return "unique" in message or "duplicate key" in message
+# How each driver names a unique-key violation: PostgreSQL's SQLSTATE (asyncpg), SQLite's
+# extended result codes (Python's sqlite3 since 3.11).
+_PG_UNIQUE_VIOLATION = "23505"
+_SQLITE_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    driver_error = exc.orig
+    return (
+        getattr(driver_error, "sqlstate", None) == _PG_UNIQUE_VIOLATION
+        or getattr(driver_error, "sqlite_errorname", None) in _SQLITE_UNIQUE_VIOLATIONS
+    )
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn the driver errors the services act on into store exceptions (see store/errors.py);
+    every other error passes unchanged."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if _is_unique_violation(exc):
+            raise Duplicate("a row with the same unique key already exists") from exc
+        raise
+
+
+def writer_gate(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    """What a write transaction of this process holds while it runs.
+
+    SQLite has one writer at a time. Queuing this process's writers on a lock is fair and
+    immediate; left to SQLite, they would sleep and retry with backoff (busy_timeout, which
+    remains for other processes such as the CLI). PostgreSQL: nothing, rows are locked.
+    """
+    if is_sqlite_url(str(engine.url)):
+        return asyncio.Lock()
+    return contextlib.nullcontext()
 
 
 # Any fixed 64-bit number: processes migrating the same database take turns on it.
@@ -133,7 +175,7 @@ def asyncpg_dsn(url: str) -> str:
 
 
 async def listen(
-    url: str,
+    engine: AsyncEngine,
     callbacks: dict[str, Callable[[], None]],
     stop: asyncio.Event,
     *,
@@ -142,14 +184,18 @@ async def listen(
     """LISTEN on PostgreSQL channels until `stop`, reconnecting after failures.
 
     Every (re)connect calls every callback once: notifications sent while we were not
-    listening are lost, so the woken side re-checks the database instead.
+    listening are lost, so the woken side re-checks the database instead. SQLite has no
+    notifications (other processes on the file are found by polling): returns at once.
     """
+    if is_sqlite_url(str(engine.url)):
+        return
     import asyncpg
 
+    dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
     while not stop.is_set():
         connection: Any = None
         try:
-            connection = await asyncpg.connect(asyncpg_dsn(url))
+            connection = await asyncpg.connect(dsn)
             lost = asyncio.Event()
             connection.add_termination_listener(_ignore_args(lost.set))
             for channel, callback in callbacks.items():

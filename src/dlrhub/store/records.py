@@ -123,3 +123,16 @@ class AttemptOutcome:
     new_status: str
     attempts: int
     next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as listed: never its secret, nor its hash."""
+
+    id: str
+    account_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

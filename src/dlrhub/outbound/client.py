@@ -1,4 +1,4 @@
-"""The one HTTP client that talks to customers' endpoints: aiohttp, one session per process."""
+"""The one HTTP client that talks to customers' endpoints: aiohttp, one session per pool."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from dlrhub import __version__
 from dlrhub.domain.errors import InvalidInput
 from dlrhub.domain.outgoing import OutgoingRequest
 from dlrhub.domain.urlpolicy import (
@@ -25,6 +26,19 @@ from dlrhub.domain.urlpolicy import (
     client_url,
     is_forbidden_address,
 )
+
+USER_AGENT = f"dlrhub/{__version__}"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What a client needs to know: the address policy, its timeouts, trusted roots, pool size."""
+
+    policy: UrlPolicy
+    timeout_s: float
+    connect_timeout_s: float
+    ca_bundle: Path | None
+    max_connections: int
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,16 @@ class DeliveryClient:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._url_verdicts: dict[str, str | None] = {}
+
+    @classmethod
+    def from_config(cls, config: ClientConfig) -> DeliveryClient:
+        return cls(
+            policy=config.policy,
+            timeout_s=config.timeout_s,
+            connect_timeout_s=config.connect_timeout_s,
+            ca_bundle=config.ca_bundle,
+            max_connections=config.max_connections,
+        )
 
     def _url_refusal(self, url: str) -> str | None:
         """Why the URL policy refuses `url`, or None; remembered, since a dispatcher sends to

@@ -1,27 +1,37 @@
-"""The services of one process, wired together once by an entry point."""
+"""The hub of one process: every service, wired together once from one Settings object."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from dlrhub.config import Settings
-from dlrhub.delivery.shared import SharedClient
+from dlrhub.domain.clock import Clock
 from dlrhub.domain.limits import TestLimits
+from dlrhub.outbound.client import ClientConfig
+from dlrhub.outbound.pool import SharedClient
 from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
 from dlrhub.services.custom_webhooks import CustomWebhooks, TestGate
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
+from dlrhub.services.overview import Overview
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
-from dlrhub.services.signals import Clock, Signals, utcnow
 from dlrhub.services.webhooks import DeliveryStatusWebhooks
 from dlrhub.store.database import Database
+from dlrhub.store.signals import Signals
+
+
+def utcnow() -> datetime:
+    """The real clock, which the wiring passes to every part (tests pass their own)."""
+    return datetime.now(UTC)
 
 
 @dataclass
 class Hub:
+    """Satisfies `services.catalog.Services`, the part of it handlers may use."""
+
     settings: Settings
     db: Database
     signals: Signals
@@ -37,6 +47,7 @@ class Hub:
     test_http: SharedClient
     custom_webhooks: CustomWebhooks
     deliveries: DeliveryLog
+    overview: Overview
     # Dashboard sessions (in the database) and this process's count of failed sign-ins.
     sessions: DashboardSessions
     sign_ins: SignInLimiter
@@ -45,8 +56,7 @@ class Hub:
     def build(cls, settings: Settings, db: Database | None = None, clock: Clock = utcnow) -> Hub:
         db = db or Database.from_url(settings.database_url)
         signals = Signals()
-        http = SharedClient(settings)
-        test_http = SharedClient.for_tests(settings)
+        test_http = SharedClient(client_config(settings, settings.test_pool_size))
         messaging = MessagingService(
             db, signals, clock, simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms)
         )
@@ -61,7 +71,7 @@ class Hub:
             delivery_status=DeliveryStatusWebhooks(db, clock, settings.url_policy),
             carrier=CarrierReports(db, signals, clock, settings.carrier_tokens, messaging),
             operations=Operations(db, signals, clock),
-            http=http,
+            http=SharedClient(client_config(settings, settings.max_in_flight)),
             test_http=test_http,
             custom_webhooks=CustomWebhooks(
                 db,
@@ -72,9 +82,26 @@ class Hub:
                 tests=TestGate(limits_on_tests(settings)),
             ),
             deliveries=DeliveryLog(db, signals, clock),
+            overview=Overview(db),
             sessions=DashboardSessions(db, clock, accounts),
             sign_ins=SignInLimiter(settings.sign_in_failures_per_minute),
         )
+
+
+def client_config(settings: Settings, max_connections: int) -> ClientConfig:
+    """A pool of the one HTTP client. The deliveries' pool has `max_in_flight` connections and
+    nothing else uses it, so an attempt never waits for one (an attempt gives its connection
+    back before its in-flight slot is freed). "Test webhook" calls have their own small pool
+    (`test_pool_size`): customers fire them at any endpoint, including one that never answers,
+    and in the dispatcher's pool they held connections other accounts' deliveries waited for
+    (outbound/pool.py)."""
+    return ClientConfig(
+        policy=settings.url_policy,
+        timeout_s=settings.delivery_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
+        ca_bundle=settings.ca_bundle,
+        max_connections=max_connections,
+    )
 
 
 def limits_on_tests(settings: Settings) -> TestLimits:

@@ -1,4 +1,4 @@
-"""The process's delivery clients: one for real deliveries, one for "test webhook" calls.
+"""A client shared by its users: the process has two, one for deliveries, one for "test webhook".
 
 Whoever needs one enters `session()`; the first user opens the aiohttp session and the last
 one out closes it. The app's lifespan holds both for the life of the process.
@@ -17,44 +17,27 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from dlrhub.config import Settings
-from dlrhub.delivery.client import DeliveryClient
+from dlrhub.outbound.client import ClientConfig, DeliveryClient
 
 
 class SharedClient:
-    def __init__(self, settings: Settings, *, max_connections: int | None = None) -> None:
-        self._settings = settings
-        # The deliveries' pool has a connection for every attempt the dispatcher may run at
-        # once (`max_in_flight`), and nothing else uses it: an attempt's request therefore
-        # never waits for a free connection, and its timeout (aiohttp's `total`, which would
-        # include such a wait) starts when its own request starts. An attempt gives its
-        # connection back before its in-flight slot is freed (the response is released
-        # inside `DeliveryClient.send`), so the next attempt always finds one.
-        self._max_connections = max_connections or settings.max_in_flight
+    """The pool sizes are the wiring's choice (wiring/hub.py): the deliveries' pool has a
+    connection for every attempt the dispatcher may run at once, so an attempt never waits
+    for a free connection and its timeout (aiohttp's `total`, which would include such a
+    wait) starts with its own request; the tests' pool is small, and only tests wait in it."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self._config = config
         self._lock = asyncio.Lock()
         self._users = 0
         self._client: DeliveryClient | None = None
 
-    @classmethod
-    def for_tests(cls, settings: Settings) -> SharedClient:
-        """The pool of "test webhook" calls: small, and never the dispatcher's. A test may
-        wait here for a connection (within its own timeout) when many run at once; only
-        tests wait, never deliveries."""
-        return cls(settings, max_connections=settings.test_pool_size)
-
     @property
     def max_connections(self) -> int:
-        return self._max_connections
+        return self._config.max_connections
 
     def _new_client(self) -> DeliveryClient:
-        settings = self._settings
-        return DeliveryClient(
-            policy=settings.url_policy,
-            timeout_s=settings.delivery_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            ca_bundle=settings.ca_bundle,
-            max_connections=self._max_connections,
-        )
+        return DeliveryClient.from_config(self._config)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[DeliveryClient]:

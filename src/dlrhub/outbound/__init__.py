@@ -1,0 +1,1 @@
+"""The one HTTP client to customers' endpoints (DESIGN.md: imports domain only)."""

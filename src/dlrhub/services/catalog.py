@@ -1,0 +1,46 @@
+"""What the handlers (api/, dashboard/) may call: the services, and nothing under them.
+
+The wiring's `Hub` (wiring/hub.py) builds them and satisfies this protocol; handlers are
+typed against it, so they can reach a service but not the database, the wake-ups or the
+HTTP clients the hub also holds (DESIGN.md: handlers parse, call a service, render).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dlrhub.domain.clock import Clock
+from dlrhub.services.accounts import AccountService
+from dlrhub.services.carrier import CarrierReports
+from dlrhub.services.custom_webhooks import CustomWebhooks
+from dlrhub.services.deliveries import DeliveryLog
+from dlrhub.services.messaging import MessagingService
+from dlrhub.services.operations import Operations
+from dlrhub.services.overview import Overview
+from dlrhub.services.sessions import DashboardSessions, SignInLimiter
+from dlrhub.services.webhooks import DeliveryStatusWebhooks
+
+
+class Services(Protocol):
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def accounts(self) -> AccountService: ...
+    @property
+    def messaging(self) -> MessagingService: ...
+    @property
+    def delivery_status(self) -> DeliveryStatusWebhooks: ...
+    @property
+    def custom_webhooks(self) -> CustomWebhooks: ...
+    @property
+    def deliveries(self) -> DeliveryLog: ...
+    @property
+    def carrier(self) -> CarrierReports: ...
+    @property
+    def operations(self) -> Operations: ...
+    @property
+    def overview(self) -> Overview: ...
+    @property
+    def sessions(self) -> DashboardSessions: ...
+    @property
+    def sign_ins(self) -> SignInLimiter: ...

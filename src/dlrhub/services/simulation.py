@@ -1,0 +1,69 @@
+"""The simulator's use case (SPEC §10): report every due simulated outcome, schedule what follows.
+
+The simulator's schedule lives in the messages table (`sim_next`, `sim_due_at`), so a restart
+picks up exactly where a crash left off; carriers/simulator.py only decides when to run it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from dlrhub.domain.clock import Clock
+from dlrhub.domain.simulation import simulated_error, simulated_read_follows
+from dlrhub.domain.status import MessageStatus
+from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
+from dlrhub.store import messages as store
+from dlrhub.store.database import Database
+from dlrhub.store.messages import SimulationStep
+
+STEP_LEASE = timedelta(seconds=30)
+
+
+class SimulatedReports:
+    def __init__(self, db: Database, clock: Clock, *, delay: timedelta, batch: int) -> None:
+        self._db = db
+        self._clock = clock
+        self._delay = delay
+        self._batch = batch
+
+    async def step(self) -> tuple[int, bool]:
+        """Report every due simulated outcome in one transaction, through the batched report
+        path every carrier uses, and schedule what follows; returns how many steps were taken
+        and whether deliveries were queued.
+
+        Claim, reports and the next steps share the transaction: a crash anywhere leaves the
+        steps due again once their lease runs out, never applied without their follow-up.
+        """
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            due = await store.claim_simulations(conn, now, now + STEP_LEASE, self._batch)
+            outcomes, queued = await apply_reports(
+                conn,
+                [StatusReport(s.message_id, s.status, simulated_error(s.status)) for s in due],
+                now=now,
+            )
+            await store.schedule_simulations(
+                conn,
+                [
+                    self._next_step(s, outcome, now)
+                    for s, outcome in zip(due, outcomes, strict=True)
+                ],
+            )
+        return len(due), bool(queued)
+
+    async def seconds_to_next(self) -> float | None:
+        """How long until the earliest scheduled step is due (0 if one is), None if none is."""
+        async with self._db.reading() as conn:
+            due = await store.earliest_simulation(conn)
+        return None if due is None else max(0.0, (due - self._clock()).total_seconds())
+
+    def _next_step(
+        self, step: SimulationStep, outcome: ReportOutcome, now: datetime
+    ) -> tuple[str, MessageStatus | None, datetime | None]:
+        """READ follows a DELIVERED that was applied (on channels with read receipts);
+        otherwise the message's simulation is over."""
+        if outcome is ReportOutcome.APPLIED and simulated_read_follows(
+            step.destination, step.channel, step.status
+        ):
+            return step.message_id, MessageStatus.READ, now + self._delay
+        return step.message_id, None, None

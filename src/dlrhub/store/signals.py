@@ -1,0 +1,28 @@
+"""Wake-ups: work was queued in the database, so sleepers wake at once instead of polling.
+
+In one process an `asyncio.Event` per queue; across processes PostgreSQL's NOTIFY, sent by
+the store in the transaction that queued the work, and `Database.listen`, which sets these
+same events (on SQLite, one process per database file, it has nothing to listen to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Signals:
+    """Set after a commit that queued work.
+
+    A wake-up is only a hint: the work itself is always in the database, so a lost or
+    extra signal costs latency, never data.
+    """
+
+    def __init__(self) -> None:
+        self.deliveries = asyncio.Event()
+        self.simulation = asyncio.Event()
+
+    def deliveries_queued(self) -> None:
+        self.deliveries.set()
+
+    def simulation_queued(self) -> None:
+        self.simulation.set()
