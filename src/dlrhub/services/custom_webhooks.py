@@ -107,6 +107,14 @@ class TestGate:
         self._monotonic = monotonic
         self._usage: dict[str, limits.TestUsage] = {}
 
+    def check(self, account_id: str) -> None:
+        """Raise `RateLimited` if the account could not start a test now: lets a refused call
+        stop before any database work (it is checked again, for real, by `slot`)."""
+        usage = self._usage.get(account_id, limits.TestUsage())
+        verdict = limits.admit_test(usage, self._monotonic(), self._limits)
+        if isinstance(verdict, limits.Refusal):
+            raise _refused(verdict)
+
     @asynccontextmanager
     async def slot(self, account_id: str) -> AsyncIterator[None]:
         """Hold one of the account's test slots for the block, or raise `RateLimited`."""
@@ -247,6 +255,7 @@ class CustomWebhooks:
         """Send a sample event of this configuration's own format, signed with the account's
         secret, and report what was sent and what came back. Network failures (refused,
         timed out, TLS) are a readable `error`, never an exception."""
+        self._tests.check(account_id)
         spec = normalized(spec)
         now = self._clock()
         async with self._db.reading() as conn:
