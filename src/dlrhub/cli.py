@@ -15,6 +15,7 @@ import typer
 from dlrhub.cli_common import iso, run, with_hub
 from dlrhub.cli_keys import keys_app
 from dlrhub.config import Settings
+from dlrhub.domain.delivery_state import DeliveryState
 from dlrhub.domain.errors import DlrhubError
 from dlrhub.heap import settle_after_startup
 from dlrhub.logs import configure_logging
@@ -197,7 +198,8 @@ def status(
         )
         return
     typer.echo(
-        f"queue: {depth['pending']} pending, {depth['failed']} retrying, {depth['due']} due now"
+        f"queue: {depth[DeliveryState.PENDING]} pending, {depth[DeliveryState.FAILED]} retrying, "
+        f"{depth['due']} due now"
     )
     if not failing:
         typer.echo("no failing webhooks")

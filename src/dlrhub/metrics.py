@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from dlrhub.domain.delivery_state import ATTEMPT_OUTCOMES
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -38,8 +40,8 @@ class Metrics:
             "Webhooks this process has paused because every recent attempt failed.",
             registry=self.registry,
         )
-        for outcome in ("succeeded", "failed", "dead"):
-            self.deliveries.labels(outcome)
+        for outcome in ATTEMPT_OUTCOMES:
+            self.deliveries.labels(outcome.value)
 
     def render(self, queue: dict[str, int]) -> bytes:
         for state, count in queue.items():

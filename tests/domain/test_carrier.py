@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 
 from dlrhub.domain.carrier import (
+    CarrierOutcome,
     outcome_of_receipt,
+    outcome_of_report,
     outcome_of_status,
     parse_receipt,
     parse_tokens,
@@ -83,3 +85,34 @@ def test_tokens() -> None:
 def test_malformed_tokens(text: str) -> None:
     with pytest.raises(ValueError, match="carrier token"):
         parse_tokens(text)
+
+
+@pytest.mark.parametrize(
+    ("status", "receipt", "error", "expected"),
+    [
+        ("DELIVERED", None, None, CarrierOutcome(MessageStatus.DELIVERED, None)),
+        ("error", None, "busy", CarrierOutcome(MessageStatus.ERROR, "busy")),
+        (
+            None,
+            RECEIPT.format(stat="UNDELIV", err="012"),
+            "ignored for a receipt",
+            CarrierOutcome(MessageStatus.ERROR, "carrier: UNDELIV (err 012)"),
+        ),
+        (None, RECEIPT.format(stat="ENROUTE", err="000"), None, CarrierOutcome(None, None)),
+    ],
+)
+def test_a_report_is_a_status_or_a_receipt(
+    status: str | None, receipt: str | None, error: str | None, expected: CarrierOutcome
+) -> None:
+    assert outcome_of_report(status=status, receipt=receipt, error=error) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "receipt"),
+    [(None, None), ("DELIVERED", RECEIPT.format(stat="DELIVRD", err="000"))],
+)
+def test_a_report_with_both_or_neither_is_refused(status: str | None, receipt: str | None) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        outcome_of_report(status=status, receipt=receipt, error=None)
+    assert caught.value.errors[0].field == "status"
+    assert caught.value.errors[0].message == "give exactly one of status and receipt"

@@ -8,11 +8,11 @@ import pytest
 from dlrhub.domain.payloads import (
     delivery_payload,
     encode_payload,
-    format_timestamp,
     inbound_payload,
     read_payload,
 )
 from dlrhub.domain.status import Channel, MessageStatus
+from dlrhub.domain.timestamps import format_timestamp
 
 MOMENT = datetime(2026, 4, 9, 10, 30, 0, tzinfo=UTC)
 

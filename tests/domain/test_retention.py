@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dlrhub.domain.delivery_state import FINISHED as FINISHED_DELIVERY_STATUSES
 from dlrhub.domain.errors import InvalidInput
 from dlrhub.domain.retention import (
     FINAL_MESSAGE_STATUSES,
-    FINISHED_DELIVERY_STATUSES,
     MAX_DURATION,
     cutoff,
     parse_duration,

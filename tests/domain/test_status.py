@@ -4,7 +4,9 @@ import itertools
 
 import pytest
 
+from dlrhub.domain.simulation import simulated_read_follows
 from dlrhub.domain.status import (
+    READ_CHANNELS,
     STATUS_CODES,
     Channel,
     EventType,
@@ -86,3 +88,15 @@ def test_accepts_plain_strings_from_storage() -> None:
     assert can_transition("SENT", "DELIVERED", "SMS") is True  # type: ignore[arg-type]
     assert can_transition("DELIVERED", "READ", "SMS") is False  # type: ignore[arg-type]
     assert can_transition("DELIVERED", "READ", "RCS") is True  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("channel", "reads"),
+    [(Channel.SMS, False), (Channel.WHATSAPP, True), (Channel.RCS, True)],
+)
+def test_read_channels_one_rule_for_transitions_and_the_simulator(
+    channel: Channel, reads: bool
+) -> None:
+    assert (channel in READ_CHANNELS) is reads
+    assert can_transition(S.DELIVERED, S.READ, channel) is reads
+    assert simulated_read_follows("+393401230001", channel, S.DELIVERED) is reads

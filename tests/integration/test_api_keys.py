@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.timestamps import format_timestamp
 from dlrhub.store.database import Database
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import api_keys

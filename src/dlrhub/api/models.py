@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from dlrhub.domain.payloads import format_timestamp
 from dlrhub.domain.status import Channel, MessageStatus, describe, status_code
+from dlrhub.domain.timestamps import format_optional_timestamp, format_timestamp
 from dlrhub.store.records import MessageRecord, WebhookRecord
 
 
@@ -77,14 +75,10 @@ class MessageStatusView(BaseModel):
             statusCode=status_code(message.status),
             description=describe(message.status),
             sentAt=format_timestamp(message.sent_at),
-            deliveredAt=_ts(message.delivered_at),
-            readAt=_ts(message.read_at),
+            deliveredAt=format_optional_timestamp(message.delivered_at),
+            readAt=format_optional_timestamp(message.read_at),
             error=message.error,
         )
-
-
-def _ts(moment: datetime | None) -> str | None:
-    return None if moment is None else format_timestamp(moment)
 
 
 class MessageStatusBatch(BaseModel):
@@ -108,7 +102,10 @@ class WebhookHealthFields(BaseModel):
 
     @staticmethod
     def of_webhook(webhook: WebhookRecord) -> dict[str, str | None]:
-        return {"disabledAt": _ts(webhook.disabled_at), "disabledReason": webhook.disabled_reason}
+        return {
+            "disabledAt": format_optional_timestamp(webhook.disabled_at),
+            "disabledReason": webhook.disabled_reason,
+        }
 
 
 class DeliveryStatusWebhookView(WebhookHealthFields):

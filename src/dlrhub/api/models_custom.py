@@ -8,15 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from dlrhub.api.models import WebhookHealthFields
 from dlrhub.domain.errors import FieldError, InvalidInput
-from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.timestamps import format_optional_timestamp, format_timestamp
 from dlrhub.domain.webhook_rules import METHODS, PRODUCTS, REPORT_TYPES, WebhookSpec
 from dlrhub.services.custom_webhooks import TestResult
 from dlrhub.services.deliveries import AttemptView, DeliveryDetail, DeliveryView
 from dlrhub.store.records import WebhookRecord
-
-
-def _ts(moment: datetime | None) -> str | None:
-    return None if moment is None else format_timestamp(moment)
 
 
 class WebhookRequest(BaseModel):
@@ -178,7 +174,7 @@ class DeliveryItem(BaseModel):
             eventType=view.event_type,
             status=view.status,
             attempts=view.attempts,
-            nextAttemptAt=_ts(view.next_attempt_at),
+            nextAttemptAt=format_optional_timestamp(view.next_attempt_at),
             createdAt=format_timestamp(view.created_at),
         )
 

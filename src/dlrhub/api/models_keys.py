@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from dlrhub.domain.api_keys import MAX_KEY_NAME_LENGTH
-from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.timestamps import format_optional_timestamp, format_timestamp
 from dlrhub.services.accounts import NewApiKey
 from dlrhub.store.records import ApiKeyRecord
-
-
-def _ts(moment: datetime | None) -> str | None:
-    return None if moment is None else format_timestamp(moment)
 
 
 class ApiKeyRequest(BaseModel):
@@ -43,8 +37,8 @@ class ApiKeyView(BaseModel):
             name=record.name,
             prefix=record.prefix,
             createdAt=format_timestamp(record.created_at),
-            lastUsedAt=_ts(record.last_used_at),
-            revokedAt=_ts(record.revoked_at),
+            lastUsedAt=format_optional_timestamp(record.last_used_at),
+            revokedAt=format_optional_timestamp(record.revoked_at),
         )
 
 

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field, StrictStr
 
 from dlrhub.api.deps import HubDep, problems
-from dlrhub.domain.carrier import outcome_of_receipt, outcome_of_status
-from dlrhub.domain.errors import FieldError, InvalidInput
+from dlrhub.domain.carrier import outcome_of_report
 from dlrhub.domain.status import Channel
 
 router = APIRouter(prefix="/carrier/v1", tags=["carrier"])
@@ -54,16 +53,7 @@ Carrier = Annotated[str, Depends(carrier_name)]
     responses=problems(400, 401, 404, 413),
 )
 async def report_dlr(report: DlrReport, _carrier: Carrier, hub: HubDep) -> DlrAccepted:
-    if (report.status is None) == (report.receipt is None):
-        raise InvalidInput(
-            "give exactly one of status and receipt",
-            errors=[FieldError("status", "give exactly one of status and receipt")],
-        )
-    if report.receipt is not None:
-        outcome = outcome_of_receipt(report.receipt)
-    else:
-        assert report.status is not None
-        outcome = outcome_of_status(report.status, report.error)
+    outcome = outcome_of_report(status=report.status, receipt=report.receipt, error=report.error)
     applied = await hub.carrier.report(report.messageId, outcome)
     return DlrAccepted(applied=applied)
 

@@ -13,7 +13,7 @@ from dlrhub.api.models import (
     WabaNumberView,
 )
 from dlrhub.domain.errors import FieldError, InvalidInput
-from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.timestamps import format_timestamp
 from dlrhub.services.accounts import SigningSecret
 
 router = APIRouter(prefix="/api/partner-gateway/v1", tags=["webhooks"])

@@ -13,18 +13,27 @@ from datetime import UTC, datetime
 from starlette.datastructures import FormData
 
 from dlrhub.domain.errors import FieldError, InvalidInput
-from dlrhub.domain.webhook_rules import METHODS, PRODUCTS, REPORT_TYPES
+from dlrhub.domain.routing import ReportType
+from dlrhub.domain.status import Channel
+from dlrhub.domain.timestamps import as_utc
+from dlrhub.domain.webhook_rules import (
+    METHODS,
+    PRODUCTS,
+    REPORT_TYPES,
+    offered_report_types,
+    takes_waba_number,
+)
 from dlrhub.services.custom_webhooks import WebhookSpec, required_parameters
 from dlrhub.store.records import WebhookRecord
 
-PRODUCT_LABELS = {"SMS": "SMS", "WHATSAPP": "WhatsApp", "RCS": "RCS"}
+PRODUCT_LABELS = {Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp", Channel.RCS: "RCS"}
 METHOD_LABELS = {
     "POST": "POST (form fields)",
     "GET": "GET (query string)",
     "JSON": "JSON (POST body)",
     "XML": "XML (POST body)",
 }
-REPORT_LABELS = {"DLR": "DLR (delivery reports)", "MO": "MO (replies)"}
+REPORT_LABELS = {ReportType.DLR: "DLR (delivery reports)", ReportType.MO: "MO (replies)"}
 PARAMETER_LABELS = {
     "transactionId": "Transaction ID parameter",
     "messageId": "Message ID parameter",
@@ -37,10 +46,13 @@ PARAMETER_LABELS = {
     "text": "Text parameter",
     "messageType": "Message type parameter",
 }
-# What the form offers (seed 004: MO is not offered for SMS, a WABA number only for WhatsApp).
-# The service still checks every submission; this only keeps impossible choices out of sight.
-OFFERED_REPORT_TYPES = {"SMS": ("DLR",), "WHATSAPP": ("DLR", "MO"), "RCS": ("DLR", "MO")}
-WABA_PRODUCTS = ("WHATSAPP",)
+# What the form offers, by the rules the service checks every submission with (seed 004: MO is
+# not offered for SMS, a WABA number only for WhatsApp); this only keeps impossible choices out
+# of sight.
+OFFERED_REPORT_TYPES = {
+    product.value: tuple(r.value for r in offered_report_types(product)) for product in PRODUCTS
+}
+WABA_PRODUCTS = tuple(product.value for product in PRODUCTS if takes_waba_number(product))
 PAIR_SECTIONS = ("customParams", "customHeaders")
 
 
@@ -76,8 +88,8 @@ class Pair:
 
 @dataclass
 class WebhookForm:
-    product: str = "SMS"
-    report_type: str = "DLR"
+    product: str = Channel.SMS.value
+    report_type: str = ReportType.DLR.value
     method: str = "POST"
     url: str = ""
     waba_number: str = ""
@@ -193,7 +205,7 @@ def parse_since(raw: str, field_name: str = "since") -> datetime | None:
             f"{field_name} is not a date and time",
             errors=[FieldError(field_name, "must be a date and time, e.g. 2026-04-09T10:30")],
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def local_input(moment: datetime | None) -> str:

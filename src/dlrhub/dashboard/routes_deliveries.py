@@ -20,10 +20,12 @@ from dlrhub.dashboard.web import (
     render,
     safe_next,
 )
+from dlrhub.domain.delivery_state import DELIVERY_STATES
 from dlrhub.domain.errors import InvalidInput
+from dlrhub.domain.routing import DELIVERY_STATUS_ID
 from dlrhub.domain.short_ids import short_id
 from dlrhub.services.catalog import Services
-from dlrhub.services.deliveries import DELIVERY_STATUS_ID, STATUSES, DeliveryPage
+from dlrhub.services.deliveries import DeliveryPage
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -71,7 +73,7 @@ async def delivery_log(
         "page": page,
         "attempts": attempts,
         "filters": {"status": status, "webhook": webhook, "since": since},
-        "statuses": STATUSES,
+        "statuses": DELIVERY_STATES,
         "webhooks": await _webhook_choices(hub, account_id),
         "errors": errors,
         "here": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),

@@ -50,7 +50,7 @@ async def messages_page(
     account_id = account_of(session)
     wanted = customerMessageId.strip()
     context = await _send_context(hub, account_id)
-    context.update(query=wanted, send={"channel": "SMS"}, errors={}, send_error="")
+    context.update(query=wanted, send={"channel": Channel.SMS.value}, errors={}, send_error="")
     if wanted:
         context.update(await _lookup(hub, account_id, wanted))
     status = 404 if context.get("not_found") else 200

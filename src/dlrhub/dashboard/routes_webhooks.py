@@ -24,8 +24,8 @@ from dlrhub.dashboard.web import (
     render,
 )
 from dlrhub.domain.errors import FieldError, InvalidInput, NotFound, OverLimit, RateLimited
+from dlrhub.domain.routing import DELIVERY_STATUS_ID
 from dlrhub.services.catalog import Services
-from dlrhub.services.deliveries import DELIVERY_STATUS_ID
 from dlrhub.store.records import WebhookRecord
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -152,10 +152,7 @@ async def _details(
     )
     hub = hub_of(request)
     account_id = account_of(session)
-    if webhook_id == DELIVERY_STATUS_ID:
-        webhook = await hub.delivery_status.get(account_id)
-    else:
-        webhook = await hub.custom_webhooks.get(account_id, webhook_id)
+    webhook = await hub.deliveries.webhook(account_id, webhook_id)
     latest = await hub.deliveries.list(account_id, webhook_id=webhook_id, limit=LATEST_DELIVERIES)
     default_since = forms.local_input(hub.clock() - RECOVER_WINDOW)
     context = {

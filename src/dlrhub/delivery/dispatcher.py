@@ -22,6 +22,7 @@ from dlrhub.delivery.recorder import Recorder
 from dlrhub.delivery.requests import build_request
 from dlrhub.domain.circuit import CircuitBreaker
 from dlrhub.domain.clock import Clock
+from dlrhub.domain.outgoing import response_excerpt
 from dlrhub.domain.ramp import ConcurrencyRamp
 from dlrhub.domain.retry import RetryDecision, decide_after_attempt
 from dlrhub.metrics import Metrics
@@ -85,7 +86,7 @@ def _outcome(
     job: DeliveryJob, result: AttemptResult, decision: RetryDecision, now: datetime
 ) -> AttemptOutcome:
     """The record of one attempt: what came back (the body's first KiB) and what it means."""
-    body = result.body[:1024].decode("utf-8", errors="replace") if result.status else None
+    body = response_excerpt(result.body) if result.status else None
     return AttemptOutcome(
         delivery_id=job.delivery_id,
         webhook_id=job.webhook.id,

@@ -74,6 +74,21 @@ def outcome_of_status(status: str, error: str | None) -> CarrierOutcome:
     return CarrierOutcome(parsed, error)
 
 
+def outcome_of_report(
+    *, status: str | None, receipt: str | None, error: str | None
+) -> CarrierOutcome:
+    """What a carrier's DLR report says: exactly one of a status in our words or an SMPP
+    receipt text; InvalidInput for both or neither."""
+    if receipt is not None and status is None:
+        return outcome_of_receipt(receipt)
+    if status is not None and receipt is None:
+        return outcome_of_status(status, error)
+    raise InvalidInput(
+        "give exactly one of status and receipt",
+        errors=[FieldError("status", "give exactly one of status and receipt")],
+    )
+
+
 def parse_tokens(text: str) -> dict[str, str]:
     """`name:token,name2:token2` → {token: name}. Raises ValueError on a malformed entry."""
     tokens: dict[str, str] = {}

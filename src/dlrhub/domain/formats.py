@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from dlrhub.domain.outgoing import OutgoingRequest, signed_request
-from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.routing import ReportType
 from dlrhub.domain.status import MessageStatus, status_code
+from dlrhub.domain.text import is_xml_char
+from dlrhub.domain.timestamps import format_optional_timestamp
 from dlrhub.domain.webhook_rules import allowed_parameters
 
 __all__ = [
@@ -55,7 +57,7 @@ class FormattedRequest:
 
 
 def _time(moment: datetime | None) -> str:
-    return "" if moment is None else format_timestamp(moment)
+    return format_optional_timestamp(moment) or ""
 
 
 def dlr_report(
@@ -98,7 +100,7 @@ def mo_report(
 
 def sample_report(report_type: str, *, sample_id: str, now: datetime) -> dict[str, str]:
     """A made-up event of this report type, for testing an endpoint."""
-    if report_type == "MO":
+    if report_type == ReportType.MO:
         return mo_report(
             message_id=sample_id, source=SAMPLE_NUMBER, text=SAMPLE_TEXT, received_at=now
         )
@@ -135,17 +137,14 @@ def _pairs(
     return pairs
 
 
-def _is_xml_char(cp: int) -> bool:
-    return cp in (0x9, 0xA) or 0x20 <= cp <= 0xD7FF or 0xE000 <= cp <= 0xFFFD or cp >= 0x10000
-
-
 def xml_text(value: str) -> str:
     """`value` as XML character data that parses back to itself (see the module doc)."""
     escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # A literal CR is a Char, but parsers normalise it to LF: the reference keeps it a CR.
     escaped = escaped.replace("\r", "&#13;")
-    if all(_is_xml_char(ord(ch)) for ch in escaped):
+    if all(is_xml_char(ch) for ch in escaped):
         return escaped
-    return "".join(ch if _is_xml_char(ord(ch)) else "\ufffd" for ch in escaped)
+    return "".join(ch if is_xml_char(ch) else "\ufffd" for ch in escaped)
 
 
 def _query(pairs: Sequence[tuple[str, str]]) -> str:

@@ -8,6 +8,33 @@ from dataclasses import dataclass
 from dlrhub.domain.signing import signature_headers
 
 SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
+# Headers the platform owns (lower case): the signature, and what would change how the body
+# is framed or the connection used. A webhook cannot be configured with one, and a custom
+# header stored under one of these names is never sent.
+PROTECTED_HEADERS = SIGNATURE_HEADERS | {
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "user-agent",
+    "expect",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+}
+
+
+# What an attempt keeps of a response body: its first KiB says why a receiver refused, and one
+# is kept for every attempt of every delivery.
+RESPONSE_EXCERPT_BYTES = 1024
+
+
+def response_excerpt(body: bytes) -> str:
+    """The kept start of a response body, as text (bytes that are not UTF-8 become U+FFFD)."""
+    return body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -33,11 +60,10 @@ def signed_request(
 ) -> OutgoingRequest:
     """Assemble headers: the customer's own first, then ours, so theirs can never override
     the content type, the user agent or the signature."""
-    protected = SIGNATURE_HEADERS | {"content-type", "user-agent", "content-length", "host"}
     headers = {
         name: value
         for name, value in (custom_headers or {}).items()
-        if name.lower() not in protected
+        if name.lower() not in PROTECTED_HEADERS
     }
     headers["User-Agent"] = user_agent
     if content_type is not None:

@@ -8,27 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 from dlrhub.domain.status import Channel, EventType, MessageStatus, describe, status_code
+from dlrhub.domain.timestamps import format_timestamp
 
 __all__ = [
     "delivery_payload",
     "encode_payload",
-    "format_timestamp",
     "inbound_payload",
     "read_payload",
 ]
-
-
-def format_timestamp(moment: datetime) -> str:
-    """Render ``moment`` as ISO 8601 UTC with seconds precision, e.g. ``2026-04-09T10:30:00Z``.
-
-    Naive datetimes are taken to be UTC already, which is how the store keeps them.
-    """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def delivery_payload(

@@ -2,10 +2,11 @@
 
 What is deleted once older than the cutoff, and why:
 
-- A **delivery** that is finished (`succeeded`, `dead` or `cancelled`) and was last changed
-  before the cutoff goes, with its attempts, even when its message stays. The delivery log
-  (SPEC §9) is a log of recent work; nothing reads an old finished delivery except a replay,
-  and replaying data older than the retention period is exactly what retention gives up.
+- A **delivery** that is finished (`succeeded`, `dead` or `cancelled`: `FINISHED` in
+  `delivery_state`) and was last changed before the cutoff goes, with its attempts, even when
+  its message stays. The delivery log (SPEC §9) is a log of recent work; nothing reads an old
+  finished delivery except a replay, and replaying data older than the retention period is
+  exactly what retention gives up.
   A `pending` or `failed` (will retry) delivery is never deleted, however old.
 - A **message** goes, with its events, when its status is final (anything but `SENT`), it was
   last changed before the cutoff, the simulator has nothing left to report for it, and no
@@ -31,7 +32,6 @@ from dlrhub.domain.status import MessageStatus
 
 __all__ = [
     "FINAL_MESSAGE_STATUSES",
-    "FINISHED_DELIVERY_STATUSES",
     "MAX_DURATION",
     "cutoff",
     "parse_duration",
@@ -42,8 +42,6 @@ __all__ = [
 FINAL_MESSAGE_STATUSES: tuple[str, ...] = tuple(
     status.value for status in MessageStatus if status is not MessageStatus.SENT
 )
-# `pending` (never tried) and `failed` (will retry) are still to be sent.
-FINISHED_DELIVERY_STATUSES: tuple[str, ...] = ("succeeded", "dead", "cancelled")
 
 # Far beyond any useful retention, and far inside what a datetime can subtract.
 MAX_DURATION = timedelta(days=100 * 366)

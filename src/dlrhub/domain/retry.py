@@ -10,8 +10,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from dlrhub.domain.delivery_state import DeliveryState
+from dlrhub.domain.timestamps import assume_utc
 
 __all__ = [
     "DEFAULT_SCHEDULE",
@@ -100,22 +103,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    delta = (_as_utc(moment) - _as_utc(now)).total_seconds()
-    return max(0.0, delta)
-
-
-def _as_utc(moment: datetime) -> datetime:
     # HTTP-dates are always GMT; a naive value (a "-0000" zone or a naive ``now``) is UTC.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+    delta = (assume_utc(moment) - assume_utc(now)).total_seconds()
+    return max(0.0, delta)
 
 
 @dataclass(frozen=True)
 class RetryDecision:
     """What one attempt means for its delivery."""
 
-    status: str  # "succeeded"; "failed": try again at `next_attempt_at`; "dead": no retry left
+    status: DeliveryState  # one of ATTEMPT_OUTCOMES; FAILED: try again at `next_attempt_at`
     error: str | None
     next_attempt_at: datetime | None
 
@@ -137,12 +134,12 @@ def decide_after_attempt(
     Retry-After header, honoured only on RETRY_AFTER_STATUSES.
     """
     if succeeded:
-        return RetryDecision("succeeded", None, None)
+        return RetryDecision(DeliveryState.SUCCEEDED, None, None)
     wait = None
     if response_status in RETRY_AFTER_STATUSES:
         wait = parse_retry_after(retry_after, now)
     delay = next_retry_delay(schedule, attempts_made, jitter, wait)
     reason = error or f"HTTP {response_status}"
     if delay is None:
-        return RetryDecision("dead", reason, None)
-    return RetryDecision("failed", reason, now + timedelta(seconds=delay))
+        return RetryDecision(DeliveryState.DEAD, reason, None)
+    return RetryDecision(DeliveryState.FAILED, reason, now + timedelta(seconds=delay))

@@ -1,4 +1,4 @@
-"""Which webhooks an event goes to (SPEC §5, §8)."""
+"""Which webhooks an event goes to (SPEC §5, §8), and how the API names a webhook."""
 
 from __future__ import annotations
 
@@ -6,6 +6,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dlrhub.domain.status import Channel, EventType
+
+__all__ = [
+    "DELIVERY_STATUS_ID",
+    "REPORT_TYPE_OF_EVENT",
+    "EventRoute",
+    "ReportType",
+    "WebhookFilter",
+    "public_webhook_id",
+    "wants",
+]
+
+# An account has one delivery-status webhook, so the API, the delivery log and the dashboard
+# name it by this word instead of its row id (SPEC §9).
+DELIVERY_STATUS_ID = "delivery-status"
 
 
 class ReportType(StrEnum):
@@ -48,3 +62,8 @@ def wants(webhook: WebhookFilter, event: EventRoute) -> bool:
     if webhook.report_type != REPORT_TYPE_OF_EVENT[event.event_type].value:
         return False
     return webhook.waba_number is None or webhook.waba_number == event.business_number
+
+
+def public_webhook_id(webhook_id: str, *, is_delivery_status: bool) -> str:
+    """The id the API shows for a webhook: its row id, or the delivery-status webhook's name."""
+    return DELIVERY_STATUS_ID if is_delivery_status else webhook_id

@@ -6,15 +6,13 @@ branch of their webhook handler without a carrier.
 
 from __future__ import annotations
 
-from dlrhub.domain.status import Channel, MessageStatus
+from dlrhub.domain.status import READ_CHANNELS, Channel, MessageStatus
 
 __all__ = ["simulated_error", "simulated_outcome", "simulated_read_follows"]
 
 _ERROR_SUFFIX = "0006"
 _EXPIRED_SUFFIX = "0008"
 _NEVER_READ_SUFFIX = "0003"
-
-_READ_CHANNELS = frozenset({Channel.WHATSAPP, Channel.RCS})
 
 
 def simulated_outcome(destination: str) -> MessageStatus:
@@ -39,6 +37,6 @@ def simulated_read_follows(destination: str, channel: Channel, outcome: MessageS
     """Return whether a simulated delivered message is then reported as READ."""
     return (
         outcome == MessageStatus.DELIVERED
-        and channel in _READ_CHANNELS
+        and channel in READ_CHANNELS
         and not destination.endswith(_NEVER_READ_SUFFIX)
     )

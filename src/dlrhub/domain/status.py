@@ -7,6 +7,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 __all__ = [
+    "READ_CHANNELS",
     "STATUS_CODES",
     "Channel",
     "EventType",
@@ -60,7 +61,8 @@ _DESCRIPTIONS: Mapping[MessageStatus, str] = MappingProxyType(
 )
 
 _FINAL_OUTCOMES = frozenset({MessageStatus.DELIVERED, MessageStatus.ERROR, MessageStatus.EXPIRED})
-_READ_CHANNELS = frozenset({Channel.WHATSAPP, Channel.RCS})
+# The channels whose messages report being read: SMS has no read receipts.
+READ_CHANNELS = frozenset({Channel.WHATSAPP, Channel.RCS})
 
 
 def status_code(status: MessageStatus) -> int | None:
@@ -83,7 +85,7 @@ def can_transition(current: MessageStatus, new: MessageStatus, channel: Channel)
         return new in _FINAL_OUTCOMES
     if current == MessageStatus.DELIVERED:
         # SMS has no read receipts, so a READ for it can only be a carrier mistake.
-        return new == MessageStatus.READ and channel in _READ_CHANNELS
+        return new == MessageStatus.READ and channel in READ_CHANNELS
     return False
 
 

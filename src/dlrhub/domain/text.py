@@ -18,6 +18,7 @@ __all__ = [
     "SURROGATE_PROBLEM",
     "document_problems",
     "is_storable",
+    "is_xml_char",
     "printable",
     "text_problem",
 ]
@@ -41,6 +42,19 @@ def text_problem(value: str) -> str | None:
 
 def is_storable(value: str) -> bool:
     return text_problem(value) is None
+
+
+def is_xml_char(ch: str) -> bool:
+    """Whether the character `ch` may appear in an XML 1.0 document: the `Char` production
+    (tab, line feed, carriage return, and U+0020 up to U+10FFFF without the surrogates,
+    U+FFFE and U+FFFF). A richer webhook's value must be one that every format can carry."""
+    cp = ord(ch)
+    return (
+        cp in (0x9, 0xA, 0xD)
+        or 0x20 <= cp <= 0xD7FF
+        or 0xE000 <= cp <= 0xFFFD
+        or 0x10000 <= cp <= 0x10FFFF
+    )
 
 
 def printable(value: str) -> str:

@@ -13,8 +13,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 from dlrhub.domain.errors import FieldError, InvalidInput
-from dlrhub.domain.outgoing import SIGNATURE_HEADERS
+from dlrhub.domain.outgoing import PROTECTED_HEADERS
 from dlrhub.domain.phone import is_e164
+from dlrhub.domain.routing import ReportType
+from dlrhub.domain.status import Channel
+from dlrhub.domain.text import is_xml_char
 from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url
 
 __all__ = [
@@ -23,7 +26,6 @@ __all__ = [
     "MO_PARAMETERS",
     "PRODUCTS",
     "REPORT_TYPES",
-    "RESERVED_HEADERS",
     "WebhookSpec",
     "allowed_parameters",
     "check_webhook",
@@ -31,12 +33,14 @@ __all__ = [
     "header_value_problem",
     "name_problem",
     "normalized",
+    "offered_report_types",
     "required_parameters",
+    "takes_waba_number",
     "value_problem",
 ]
 
-PRODUCTS = ("SMS", "WHATSAPP", "RCS")
-REPORT_TYPES = ("DLR", "MO")
+PRODUCTS: tuple[Channel, ...] = tuple(Channel)
+REPORT_TYPES: tuple[ReportType, ...] = tuple(ReportType)
 METHODS = ("GET", "POST", "JSON", "XML")
 
 # The logical parameters, in the order they are sent (SPEC §8).
@@ -57,22 +61,6 @@ MAX_NAME_LENGTH = 100
 MAX_VALUE_LENGTH = 1000
 MAX_HEADER_VALUE_LENGTH = 1000
 MAX_CUSTOM_ENTRIES = 50
-
-# Headers the platform owns: the signature, and what would change how the body is framed.
-RESERVED_HEADERS = SIGNATURE_HEADERS | {
-    "content-type",
-    "content-length",
-    "transfer-encoding",
-    "host",
-    "connection",
-    "user-agent",
-    "expect",
-    "te",
-    "trailer",
-    "upgrade",
-    "keep-alive",
-    "proxy-connection",
-}
 
 # ASCII-only on purpose: XML parsers disagree on non-ASCII name characters (XML 1.0 4th vs
 # 5th edition), and a name every parser accepts is the only safe one. Colons would need
@@ -100,18 +88,32 @@ class WebhookSpec:
     custom_headers: dict[str, str] = field(default_factory=dict)
 
 
+def offered_report_types(product: str) -> tuple[ReportType, ...]:
+    """The report types a webhook of `product` may have: an SMS has no replies (MO) to
+    report. An unknown product is refused on its own, so it restricts nothing here."""
+    if product == Channel.SMS:
+        return (ReportType.DLR,)
+    return REPORT_TYPES
+
+
+def takes_waba_number(product: str) -> bool:
+    """Whether a webhook of `product` may name a business number (SPEC §8): only WhatsApp
+    events carry one to filter on."""
+    return product == Channel.WHATSAPP
+
+
 def required_parameters(product: str, report_type: str) -> list[str]:
     """The logical parameter names a webhook of this product and report type must name."""
-    if report_type == "MO":
+    if report_type == ReportType.MO:
         return list(MO_PARAMETERS)
-    if product == "WHATSAPP":
+    if product == Channel.WHATSAPP:
         return list(DLR_PARAMETERS)
     return [name for name in DLR_PARAMETERS if name not in _WHATSAPP_ONLY_REQUIRED]
 
 
 def allowed_parameters(report_type: str) -> tuple[str, ...]:
     """Every logical name a webhook of this report type may name (required or optional)."""
-    return MO_PARAMETERS if report_type == "MO" else DLR_PARAMETERS
+    return MO_PARAMETERS if report_type == ReportType.MO else DLR_PARAMETERS
 
 
 def name_problem(name: str, method: str) -> str | None:
@@ -138,7 +140,7 @@ def value_problem(value: str) -> str | None:
     """Why `value` cannot be a custom parameter's value, or None if it can (any format)."""
     if len(value) > MAX_VALUE_LENGTH:
         return f"the value must be at most {MAX_VALUE_LENGTH} characters"
-    if any(not _is_xml_char(ch) for ch in value):
+    if any(not is_xml_char(ch) for ch in value):
         return "the value must contain only printable characters, tabs and line breaks"
     return None
 
@@ -149,7 +151,7 @@ def header_name_problem(name: str) -> str | None:
             f"a header name is 1 to {MAX_NAME_LENGTH} letters, digits or !#$%&'*+-.^_`|~ "
             "(an HTTP token)"
         )
-    if name.lower() in RESERVED_HEADERS:
+    if name.lower() in PROTECTED_HEADERS:
         return f"{name} is set by dlrhub and cannot be replaced"
     return None
 
@@ -162,16 +164,6 @@ def header_value_problem(value: str) -> str | None:
     if value != value.strip(" \t"):
         return "a header value must not start or end with spaces"
     return None
-
-
-def _is_xml_char(ch: str) -> bool:
-    cp = ord(ch)
-    return (
-        cp in (0x9, 0xA, 0xD)
-        or 0x20 <= cp <= 0xD7FF
-        or 0xE000 <= cp <= 0xFFFD
-        or 0x10000 <= cp <= 0x10FFFF
-    )
 
 
 def normalized(spec: WebhookSpec) -> WebhookSpec:
@@ -210,13 +202,15 @@ def _kind_problems(spec: WebhookSpec, waba_numbers: Collection[str]) -> list[Fie
         problems.append(FieldError("product", f"must be one of {', '.join(PRODUCTS)}"))
     if spec.report_type not in REPORT_TYPES:
         problems.append(FieldError("reportType", f"must be one of {', '.join(REPORT_TYPES)}"))
-    elif spec.report_type == "MO" and spec.product == "SMS":
-        problems.append(FieldError("reportType", "MO is not available for SMS"))
+    elif spec.report_type not in offered_report_types(spec.product):
+        problems.append(
+            FieldError("reportType", f"{spec.report_type} is not available for {spec.product}")
+        )
     if spec.method not in METHODS:
         problems.append(FieldError("method", f"must be one of {', '.join(METHODS)}"))
     number = spec.waba_number
     if number is not None:
-        if spec.product != "WHATSAPP":
+        if not takes_waba_number(spec.product):
             problems.append(FieldError("wabaNumber", "is only for WHATSAPP webhooks"))
         elif not is_e164(number):
             problems.append(FieldError("wabaNumber", "must be an E.164 number"))

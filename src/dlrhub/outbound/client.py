@@ -18,7 +18,7 @@ from aiohttp.resolver import DefaultResolver
 
 from dlrhub import __version__
 from dlrhub.domain.errors import InvalidInput
-from dlrhub.domain.outgoing import OutgoingRequest
+from dlrhub.domain.outgoing import RESPONSE_EXCERPT_BYTES, OutgoingRequest
 from dlrhub.domain.urlpolicy import (
     FORBIDDEN_TARGET,
     UrlPolicy,
@@ -185,7 +185,9 @@ class DeliveryClient:
             await self._session.close()
             self._session = None
 
-    async def send(self, request: OutgoingRequest, *, keep_body: int = 1024) -> AttemptResult:
+    async def send(
+        self, request: OutgoingRequest, *, keep_body: int = RESPONSE_EXCERPT_BYTES
+    ) -> AttemptResult:
         """One attempt; every failure comes back as a readable `error`, never an exception."""
         assert self._session is not None, "use DeliveryClient as an async context manager"
         started = time.monotonic()

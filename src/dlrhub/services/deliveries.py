@@ -9,18 +9,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dlrhub.domain import timestamps
 from dlrhub.domain.clock import Clock
+from dlrhub.domain.delivery_state import DELIVERY_STATES
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from dlrhub.domain.outgoing import RESPONSE_EXCERPT_BYTES
+from dlrhub.domain.routing import DELIVERY_STATUS_ID, public_webhook_id
 from dlrhub.domain.text import is_storable
 from dlrhub.store import delivery_log as store
 from dlrhub.store import webhooks as webhook_store
 from dlrhub.store.database import Database
+from dlrhub.store.records import WebhookRecord
 from dlrhub.store.signals import Signals
 from dlrhub.store.webhooks import DELIVERY_STATUS
 
 __all__ = [
-    "DELIVERY_STATUS_ID",
-    "STATUSES",
     "AttemptView",
     "DeliveryDetail",
     "DeliveryLog",
@@ -28,12 +33,8 @@ __all__ = [
     "DeliveryView",
 ]
 
-# How the account's delivery-status webhook is named in the log and in `recover`.
-DELIVERY_STATUS_ID = "delivery-status"
-STATUSES = ("pending", "succeeded", "failed", "dead", "cancelled")
 MAX_LIMIT = 200
 MAX_CURSOR_CHARS = 256
-RESPONSE_BODY_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def _view(row: Any) -> DeliveryView:
     return DeliveryView(
         id=row.id,
         event_id=row.event_id,
-        webhook_id=DELIVERY_STATUS_ID if row.webhook_kind == DELIVERY_STATUS else row.webhook_id,
+        webhook_id=public_webhook_id(
+            row.webhook_id, is_delivery_status=row.webhook_kind == DELIVERY_STATUS
+        ),
         event_type=row.event_type,
         status=row.status,
         attempts=row.attempts,
@@ -120,11 +123,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def as_utc(moment: datetime, field: str) -> datetime:
     """`moment` in UTC (naive means UTC already); InvalidInput if it cannot be one."""
     try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return timestamps.as_utc(moment)
     except (OverflowError, ValueError) as exc:
         raise InvalidInput(
             f"{field} is out of range", errors=[FieldError(field, "is out of range")]
         ) from exc
+
+
+async def _webhook(conn: AsyncConnection, account_id: str, webhook_id: str) -> WebhookRecord:
+    webhook = await webhook_store.webhook_by_public_id(conn, account_id, webhook_id)
+    if webhook is None:
+        raise NotFound(f"no webhook with id {webhook_id!r}")
+    return webhook
 
 
 class DeliveryLog:
@@ -145,8 +155,8 @@ class DeliveryLog:
     ) -> DeliveryPage:
         """Newest first; `next_cursor` is None on the last page."""
         problems: list[FieldError] = []
-        if status is not None and status not in STATUSES:
-            problems.append(FieldError("status", f"must be one of {', '.join(STATUSES)}"))
+        if status is not None and status not in DELIVERY_STATES:
+            problems.append(FieldError("status", f"must be one of {', '.join(DELIVERY_STATES)}"))
         if not 1 <= limit <= MAX_LIMIT:
             problems.append(FieldError("limit", f"must be between 1 and {MAX_LIMIT}"))
         if problems:
@@ -187,7 +197,9 @@ class DeliveryLog:
                     response_status=a.response_status,
                     response_body=None
                     if a.response_body is None
-                    else a.response_body[:RESPONSE_BODY_CHARS],
+                    # A no-op for what the dispatcher stored (decoded from at most as many
+                    # bytes), kept so the API's "first 1 KiB" holds for any row.
+                    else a.response_body[:RESPONSE_EXCERPT_BYTES],
                     error=a.error,
                 )
                 for a in attempts
@@ -210,17 +222,17 @@ class DeliveryLog:
         self._signals.deliveries_queued()
         return _view(row)
 
+    async def webhook(self, account_id: str, webhook_id: str) -> WebhookRecord:
+        """The webhook the log names `webhook_id`: a webhook's id or DELIVERY_STATUS_ID."""
+        async with self._db.reading() as conn:
+            return await _webhook(conn, account_id, webhook_id)
+
     async def recover(self, account_id: str, webhook_id: str, since: datetime) -> int:
         """Requeue every failed or dead delivery to this webhook created since `since`; they
         are sent with their original `webhook-id`. Returns how many were requeued."""
         since = as_utc(since, "since")
         async with self._db.transaction() as conn:
-            if webhook_id == DELIVERY_STATUS_ID:
-                webhook = await webhook_store.delivery_status_webhook(conn, account_id)
-            else:
-                webhook = await webhook_store.custom_webhook(conn, account_id, webhook_id)
-            if webhook is None:
-                raise NotFound(f"no webhook with id {webhook_id!r}")
+            webhook = await _webhook(conn, account_id, webhook_id)
             if webhook.disabled_at is not None:
                 raise Conflict("this webhook is disabled; update it to enable it first")
             count = await store.requeue_failed(conn, account_id, webhook.id, since, self._clock())

@@ -8,12 +8,11 @@ from datetime import datetime
 
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import NotFound
+from dlrhub.domain.routing import DELIVERY_STATUS_ID
 from dlrhub.store import deliveries as delivery_store
 from dlrhub.store import health as health_store
 from dlrhub.store.database import Database
 from dlrhub.store.signals import Signals
-
-DELIVERY_STATUS_ID = "delivery-status"
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ from dlrhub.store.database import Database
 from dlrhub.store.overview import AttemptRow, EventDeliveryRow, WebhookHealthRow
 from dlrhub.store.records import MessageRecord
 
-DELIVERY_STATUS_ID = store.DELIVERY_STATUS_ID
-
 
 @dataclass(frozen=True)
 class WebhookHealth:

@@ -8,13 +8,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.delivery_state import SENDABLE, DeliveryState
 from dlrhub.store.accounts import live_secrets
 from dlrhub.store.engine import lock_for_claim
 from dlrhub.store.records import AttemptOutcome, DeliveryJob, WebhookRecord
-from dlrhub.store.schema import deliveries, delivery_attempts, events, webhooks
+from dlrhub.store.schema import (
+    SENDABLE_PREDICATE,
+    deliveries,
+    delivery_attempts,
+    events,
+    webhooks,
+)
 
 # Spelled as literal SQL so PostgreSQL can match the partial index `ix_deliveries_due`.
-_SENDABLE = text("deliveries.status IN ('pending', 'failed')")
+_SENDABLE = text(f"deliveries.{SENDABLE_PREDICATE}")
 
 
 async def claim_due(
@@ -157,8 +164,8 @@ async def update_webhook_health(
 ) -> list[str]:
     """Track each webhook's failure streak from its latest outcome, and disable the ones
     that have failed every attempt for `disable_after`. Returns the ids just disabled."""
-    healthy = [w for w, o in latest.items() if o.new_status == "succeeded"]
-    failing = [w for w, o in latest.items() if o.new_status != "succeeded"]
+    healthy = [w for w, o in latest.items() if o.new_status == DeliveryState.SUCCEEDED]
+    failing = [w for w, o in latest.items() if o.new_status != DeliveryState.SUCCEEDED]
     if healthy:
         await conn.execute(
             update(webhooks)
@@ -200,7 +207,7 @@ async def queue_depth(conn: AsyncConnection, now: datetime) -> dict[str, int]:
     rows = await conn.execute(
         select(deliveries.c.status, func.count()).where(_SENDABLE).group_by(deliveries.c.status)
     )
-    depth = {"pending": 0, "failed": 0}
+    depth = {str(state): 0 for state in SENDABLE}
     depth.update({row[0]: int(row[1]) for row in rows})
     due = await conn.execute(
         select(func.count()).where(_SENDABLE, deliveries.c.next_attempt_at <= now)

@@ -8,10 +8,9 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.delivery_state import REPLAYABLE, DeliveryState
 from dlrhub.store.engine import DELIVERIES_CHANNEL, notify
 from dlrhub.store.schema import deliveries, delivery_attempts, events, webhooks
-
-REPLAYABLE = ("failed", "dead")
 
 
 def _view_query() -> Select[Any]:
@@ -89,7 +88,7 @@ async def requeue(conn: AsyncConnection, delivery_id: str, now: datetime) -> Non
     await conn.execute(
         update(deliveries)
         .where(deliveries.c.id == delivery_id)
-        .values(status="pending", next_attempt_at=now, updated_at=now)
+        .values(status=DeliveryState.PENDING, next_attempt_at=now, updated_at=now)
     )
     await notify(conn, DELIVERIES_CHANNEL)  # wakes workers in other processes on commit
 
@@ -106,7 +105,7 @@ async def requeue_failed(
             deliveries.c.status.in_(REPLAYABLE),
             deliveries.c.created_at >= since,
         )
-        .values(status="pending", next_attempt_at=now, updated_at=now)
+        .values(status=DeliveryState.PENDING, next_attempt_at=now, updated_at=now)
     )
     if result.rowcount:
         await notify(conn, DELIVERIES_CHANNEL)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.delivery_state import DeliveryState
 from dlrhub.domain.ids import new_id
 from dlrhub.store.engine import DELIVERIES_CHANNEL, notify
 from dlrhub.store.schema import deliveries, events
@@ -60,7 +61,7 @@ async def insert_events(
             "account_id": event.account_id,
             "event_id": event.id,
             "webhook_id": webhook_id,
-            "status": "pending",
+            "status": DeliveryState.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,

@@ -10,12 +10,10 @@ from typing import Any
 from sqlalchemy import Case, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.delivery_state import SENDABLE
+from dlrhub.domain.routing import DELIVERY_STATUS_ID
 from dlrhub.store.schema import deliveries, delivery_attempts, events, webhooks
 from dlrhub.store.webhooks import DELIVERY_STATUS
-
-# How the API names the delivery-status webhook in delivery views (SPEC §9).
-DELIVERY_STATUS_ID = "delivery-status"
-_SENDABLE = ("pending", "failed")
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class AttemptRow:
 
 
 def _public_webhook_id() -> Case[Any]:
-    """The webhook id as the API shows it: the delivery-status webhook has a fixed name."""
+    """`public_webhook_id` in SQL: the delivery-status webhook has a fixed name."""
     return case((webhooks.c.kind == DELIVERY_STATUS, DELIVERY_STATUS_ID), else_=webhooks.c.id)
 
 
@@ -65,7 +63,7 @@ async def pending_count(conn: AsyncConnection, account_id: str) -> int:
         await conn.execute(
             select(func.count())
             .select_from(deliveries)
-            .where(deliveries.c.account_id == account_id, deliveries.c.status.in_(_SENDABLE))
+            .where(deliveries.c.account_id == account_id, deliveries.c.status.in_(SENDABLE))
         )
     ).scalar_one()
     return int(count)

@@ -27,11 +27,17 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.store.engine import lock_skipping_locked
-from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
+from dlrhub.store.schema import (
+    FINISHED_PREDICATE,
+    deliveries,
+    delivery_attempts,
+    events,
+    messages,
+)
 
-# Spelled exactly as the partial indexes' predicates in schema.py, so that both PostgreSQL
-# and SQLite match them (a bound parameter would not match an index's literal).
-FINISHED_DELIVERY = "status IN ('succeeded', 'dead', 'cancelled')"
+# Spelled exactly as the partial indexes' predicates in schema.py (FINISHED_PREDICATE too), so
+# that both PostgreSQL and SQLite match them (a bound parameter would not match an index's
+# literal).
 FINAL_MESSAGE = "status <> 'SENT'"
 INBOUND_EVENT = "event_type = 'INBOUND'"
 
@@ -89,7 +95,7 @@ async def prune_deliveries(
     conn: AsyncConnection, cutoff: datetime, after: Cursor | None, limit: int
 ) -> Batch:
     """Finished deliveries last changed before `cutoff`, with their attempts."""
-    finished = (text(f"deliveries.{FINISHED_DELIVERY}"), deliveries.c.updated_at < cutoff)
+    finished = (text(f"deliveries.{FINISHED_PREDICATE}"), deliveries.c.updated_at < cutoff)
     window = select(deliveries.c.updated_at, deliveries.c.id).where(*finished)
     ids, cursor = await _window(
         conn, window, deliveries.c.updated_at, deliveries.c.id, after, limit

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.delivery_state import SENDABLE, DeliveryState
+from dlrhub.domain.routing import DELIVERY_STATUS_ID
 from dlrhub.store.engine import lock_rows
 from dlrhub.store.records import WebhookRecord
 from dlrhub.store.schema import accounts, deliveries, webhooks
@@ -48,6 +50,15 @@ async def custom_webhook(
         )
     ).first()
     return None if row is None else WebhookRecord.from_row(row)
+
+
+async def webhook_by_public_id(
+    conn: AsyncConnection, account_id: str, public_id: str
+) -> WebhookRecord | None:
+    """The account's webhook the API names `public_id` (a row id or DELIVERY_STATUS_ID)."""
+    if public_id == DELIVERY_STATUS_ID:
+        return await delivery_status_webhook(conn, account_id)
+    return await custom_webhook(conn, account_id, public_id)
 
 
 async def custom_webhooks(conn: AsyncConnection, account_id: str) -> list[WebhookRecord]:
@@ -109,8 +120,6 @@ async def delete_webhook(conn: AsyncConnection, webhook_id: str, now: datetime) 
     )
     await conn.execute(
         update(deliveries)
-        .where(
-            deliveries.c.webhook_id == webhook_id, deliveries.c.status.in_(("pending", "failed"))
-        )
-        .values(status="cancelled", next_attempt_at=None, updated_at=now)
+        .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status.in_(SENDABLE))
+        .values(status=DeliveryState.CANCELLED, next_attempt_at=None, updated_at=now)
     )
