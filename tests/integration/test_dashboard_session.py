@@ -14,7 +14,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from dlrhub.config import Settings
-from dlrhub.services.sessions import hash_token
+from dlrhub.domain.tokens import token_digest as hash_token
 from dlrhub.store.schema import dashboard_sessions
 from dlrhub.wiring.app import create_app
 from dlrhub.wiring.hub import Hub

@@ -15,9 +15,12 @@ from dlrhub.api.models_custom import (
     RecoverRequest,
     RecoverResponse,
 )
+from dlrhub.domain.delivery_state import DELIVERY_STATES
 from dlrhub.services.deliveries import MAX_LIMIT
 
 router = APIRouter(prefix="/api/partner-gateway/v1", tags=["deliveries"])
+
+_STATES = f"{', '.join(DELIVERY_STATES[:-1])} or {DELIVERY_STATES[-1]}."
 
 
 @router.get(
@@ -29,9 +32,7 @@ router = APIRouter(prefix="/api/partner-gateway/v1", tags=["deliveries"])
 async def list_deliveries(
     account_id: AccountId,
     hub: HubDep,
-    status: Annotated[
-        str | None, Query(description="pending, succeeded, failed, dead or cancelled.")
-    ] = None,
+    status: Annotated[str | None, Query(description=_STATES)] = None,
     webhookId: Annotated[str | None, Query(description="A webhook id, or delivery-status.")] = None,
     since: Annotated[
         datetime | None, Query(description="Only deliveries created since (ISO 8601).")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.signing import new_secret
+from dlrhub.domain.tokens import token_digest
 from dlrhub.store import accounts as store
 from dlrhub.store.database import Database
 from dlrhub.store.errors import Duplicate
@@ -29,12 +29,6 @@ KEY_PREFIX = "dlr_"
 # The name of the key an account is created with (keys made before names existed have "").
 DEFAULT_KEY_NAME = "default"
 ROTATION_OVERLAP = timedelta(hours=24)
-
-
-def hash_key(api_key: str) -> str:
-    # Keys are 256-bit random tokens, so a fast unsalted hash is enough to make a leaked
-    # table useless; a slow KDF would only slow down every authenticated request.
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -135,7 +129,9 @@ class AccountService:
     ) -> NewApiKey:
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
         key_id, prefix = new_id(), api_key[:12]
-        await store.insert_api_key(conn, key_id, account_id, prefix, hash_key(api_key), now, name)
+        await store.insert_api_key(
+            conn, key_id, account_id, prefix, token_digest(api_key), now, name
+        )
         record = ApiKeyRecord(key_id, account_id, name, prefix, now, None, None)
         return NewApiKey(record=record, api_key=api_key)
 
@@ -154,7 +150,7 @@ class AccountService:
         if not api_key:
             raise Unauthorized("missing X-Api-Key header")
         async with self._db.reading() as conn:
-            live = await store.live_key_for_hash(conn, hash_key(api_key))
+            live = await store.live_key_for_hash(conn, token_digest(api_key))
         if live is None:
             raise Unauthorized("unknown or revoked API key")
         now = self._clock()

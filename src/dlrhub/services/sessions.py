@@ -8,7 +8,6 @@ is deleted) and revoking the key both end it on every process at the next reques
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import structlog
 
 from dlrhub.domain import sign_in
 from dlrhub.domain.clock import Clock
+from dlrhub.domain.tokens import token_digest
 from dlrhub.services.accounts import AccountService
 from dlrhub.store import sessions as store
 from dlrhub.store.database import Database
@@ -26,12 +26,6 @@ from dlrhub.store.database import Database
 log = structlog.get_logger(__name__)
 
 LIFETIME = timedelta(hours=12)
-
-
-def hash_token(token: str) -> str:
-    # 256-bit random tokens need no salt or slow KDF: the hash only makes a copied table
-    # useless as cookies.
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ class DashboardSessions:
                 csrf_token=secrets.token_urlsafe(32),
                 expires_at=now + self._lifetime,
             )
-            await store.insert_session(conn, hash_token(token), row, now)
+            await store.insert_session(conn, token_digest(token), row, now)
             swept = await store.delete_expired(conn, now)
         if swept:
             log.info("expired dashboard sessions removed", count=swept)
@@ -82,7 +76,7 @@ class DashboardSessions:
         if not token:
             return None
         async with self._db.reading() as conn:
-            row = await store.find_live_session(conn, hash_token(token), self._clock())
+            row = await store.find_live_session(conn, token_digest(token), self._clock())
         if row is None:
             return None
         return DashboardSession(token, row.account_id, row.key_id, row.csrf_token, row.expires_at)
@@ -90,7 +84,7 @@ class DashboardSessions:
     async def close(self, token: str) -> None:
         """End the session (signing out): its token is worth nothing from now on."""
         async with self._db.transaction() as conn:
-            await store.delete_session(conn, hash_token(token))
+            await store.delete_session(conn, token_digest(token))
 
 
 class SignInLimiter:
