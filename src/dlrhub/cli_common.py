@@ -15,7 +15,7 @@ import typer
 
 from dlrhub.config import Settings
 from dlrhub.domain.errors import DlrhubError
-from dlrhub.domain.payloads import format_timestamp
+from dlrhub.domain.timestamps import format_timestamp
 from dlrhub.store.migrate import pending_revisions, upgrade
 from dlrhub.wiring.hub import Hub
 
