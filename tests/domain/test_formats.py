@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlrhub.domain.formats import (
-    custom_request,
     dlr_report,
     format_request,
     mo_report,
+    richer_request,
     sample_report,
     xml_text,
 )
@@ -149,7 +149,7 @@ JSON_BODY = (
 def test_exact_delivery_request(
     method: str, http_method: str, url: str, content_type: str | None, body: bytes
 ) -> None:
-    request = custom_request(
+    request = richer_request(
         method=method,
         url=URL,
         report_type="DLR",

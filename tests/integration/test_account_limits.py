@@ -14,7 +14,7 @@ import pytest
 
 from dlrhub.config import Settings
 from dlrhub.domain.errors import LimitReached
-from dlrhub.services.custom_webhooks import WebhookSpec
+from dlrhub.services.richer_webhooks import WebhookSpec
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
 from tests.support.dashboard import sign_in, webhook_form
@@ -101,7 +101,7 @@ async def test_concurrent_creates_cannot_pass_the_cap_together(db_url: str) -> N
         account = await hub.accounts.create("racer")
         outcomes = await asyncio.gather(
             *(
-                hub.custom_webhooks.create(account.account_id, spec(f"https://example.com/{i}"))
+                hub.richer_webhooks.create(account.account_id, spec(f"https://example.com/{i}"))
                 for i in range(12)
             ),
             return_exceptions=True,
@@ -110,7 +110,7 @@ async def test_concurrent_creates_cannot_pass_the_cap_together(db_url: str) -> N
         others = [o for o in outcomes if isinstance(o, BaseException) and o not in refused]
         assert others == []
         assert len(refused) == 9
-        assert len(await hub.custom_webhooks.list(account.account_id)) == 3
+        assert len(await hub.richer_webhooks.list(account.account_id)) == 3
     finally:
         await hub.db.dispose()
 
@@ -172,7 +172,7 @@ async def test_dashboard_shows_the_webhook_cap_in_the_form(
     api: httpx.AsyncClient, hub: Hub, account: AccountKey
 ) -> None:
     for i in range(20):
-        await hub.custom_webhooks.create(account.account_id, spec(f"https://example.com/{i}"))
+        await hub.richer_webhooks.create(account.account_id, spec(f"https://example.com/{i}"))
     token = await sign_in(api, account.api_key)
     url = "https://example.com/twenty-first"
     page = await api.post("/dashboard/webhooks/new", data=webhook_form(token, url=url))
@@ -180,7 +180,7 @@ async def test_dashboard_shows_the_webhook_cap_in_the_form(
     assert "text/html" in page.headers["content-type"]
     assert "at most 20 richer webhooks (max_webhooks_per_account = 20)" in page.text
     assert url in page.text  # what was typed is kept
-    assert len(await hub.custom_webhooks.list(account.account_id)) == 20
+    assert len(await hub.richer_webhooks.list(account.account_id)) == 20
 
 
 async def test_dashboard_test_button_shows_the_rate_limit(
@@ -189,7 +189,7 @@ async def test_dashboard_test_button_shows_the_rate_limit(
     async with Receiver(tls) as receiver:
         url = receiver.url_for("/dlr")
         for _ in range(10):
-            result = await hub.custom_webhooks.test(account.account_id, spec(url))
+            result = await hub.richer_webhooks.test(account.account_id, spec(url))
             assert result.error is None
         token = await sign_in(api, account.api_key)
         form = webhook_form(token, url=url, method="JSON", action="test")

@@ -8,7 +8,7 @@ import re
 import httpx
 
 from dlrhub.domain.status import Channel
-from dlrhub.services.custom_webhooks import WebhookSpec
+from dlrhub.services.richer_webhooks import WebhookSpec
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
 from tests.support.dashboard import sign_in, webhook_form
@@ -26,7 +26,7 @@ async def others_webhook_and_delivery(hub: Hub) -> tuple[str, str]:
         url="https://example.com/theirs",
         parameters={n: n for n in [*DLR_NAMES, "deliveredTime"]},
     )
-    webhook = await hub.custom_webhooks.create(other.account_id, spec)
+    webhook = await hub.richer_webhooks.create(other.account_id, spec)
     await hub.delivery_status.create(other.account_id, "https://example.com/their-status")
     await hub.messaging.receive_inbound(
         other.account_id,
@@ -49,7 +49,7 @@ async def test_create_edit_and_delete_through_the_forms(
     created = await api.post("/dashboard/webhooks/new", data=webhook_form(token))
     assert created.status_code == 303, created.text
     webhook_id = created.headers["location"].split("/")[-1].split("?")[0]
-    saved = await hub.custom_webhooks.get(account.account_id, webhook_id)
+    saved = await hub.richer_webhooks.get(account.account_id, webhook_id)
     assert saved.parameters["transactionId"] == "my_transactionId"
     assert "readTime" not in saved.parameters  # only WhatsApp DLR names read time and status
 
@@ -67,13 +67,13 @@ async def test_create_edit_and_delete_through_the_forms(
         ),
     )
     assert edited.status_code == 303
-    saved = await hub.custom_webhooks.get(account.account_id, webhook_id)
+    saved = await hub.richer_webhooks.get(account.account_id, webhook_id)
     assert saved.method == "XML"
     assert saved.custom_headers == {"X-Tenant": "acme"}
 
     gone = await api.post(f"/dashboard/webhooks/{webhook_id}/delete", data={"csrf_token": token})
     assert gone.headers["location"] == "/dashboard/webhooks?done=deleted"
-    assert await hub.custom_webhooks.list(account.account_id) == []
+    assert await hub.richer_webhooks.list(account.account_id) == []
 
 
 async def test_service_errors_are_shown_next_to_their_fields_with_values_kept(
@@ -101,7 +101,7 @@ async def test_service_errors_are_shown_next_to_their_fields_with_values_kept(
     assert 'value="ftp://nope.example/x"' in html
     assert 'value="forged"' in html
     assert '<option value="WHATSAPP" selected>' in html
-    assert await hub.custom_webhooks.list(account.account_id) == []
+    assert await hub.richer_webhooks.list(account.account_id) == []
 
 
 async def test_the_no_script_add_more_adds_a_row(
@@ -130,7 +130,7 @@ async def test_test_webhook_reports_an_unreachable_endpoint_without_saving(
     assert shown.status_code == 200
     assert 'data-testid="test-result"' in shown.text
     assert 'data-testid="test-error"' in shown.text
-    assert await hub.custom_webhooks.list(account.account_id) == []
+    assert await hub.richer_webhooks.list(account.account_id) == []
 
 
 async def test_another_accounts_webhook_is_not_found(
@@ -152,7 +152,7 @@ async def test_another_accounts_webhook_is_not_found(
     assert theirs not in (await api.get("/dashboard/webhooks")).text
     # Untouched.
     other_id = (await hub.accounts.find("someone-else") or ("", ""))[0]
-    still = await hub.custom_webhooks.get(other_id, theirs)
+    still = await hub.richer_webhooks.get(other_id, theirs)
     assert still.url == "https://example.com/theirs"
 
 

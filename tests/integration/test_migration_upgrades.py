@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from dlrhub.store.engine import create_engine
 from dlrhub.store.migrate import upgrade
 from dlrhub.store.schema import UTCDateTime
+from dlrhub.store.webhooks import richer_webhook
 from tests.support.databases import POSTGRES_URL, admin
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,5 +80,35 @@ async def test_requiring_event_reports_keeps_every_delivery(fresh_url: str) -> N
                     ),
                     {"at": AT},
                 )
+    finally:
+        await engine.dispose()
+
+
+async def test_richer_webhooks_stored_as_custom_become_richer(fresh_url: str) -> None:
+    """0007 renames the stored kind "custom" to the contract's "richer": the webhook stays
+    findable as a richer webhook, with its deliveries, and the delivery-status row is untouched."""
+    engine = create_engine(fresh_url)
+    try:
+        await upgrade(engine, "0006")
+        async with engine.begin() as conn:
+            for statement in _ROWS:
+                await conn.execute(_at(statement), {"at": AT})
+            await conn.execute(
+                _at(
+                    "INSERT INTO webhooks (id, account_id, kind, url, product, report_type, "
+                    "method, parameters, custom_params, custom_headers, created_at, updated_at) "
+                    "VALUES ('r', 'a', 'custom', 'https://hooks.example.com/r', 'SMS', 'DLR', "
+                    "'JSON', '{}', '{}', '{}', :at, :at)"
+                ),
+                {"at": AT},
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            kinds = dict(
+                (await conn.execute(sa.text("SELECT id, kind FROM webhooks ORDER BY id"))).all()
+            )
+            assert kinds == {"r": "richer", "w": "delivery_status"}
+            assert await richer_webhook(conn, "a", "r") is not None
+        assert await _count(engine, "deliveries") == 1
     finally:
         await engine.dispose()

@@ -16,10 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from dlrhub import __version__
 from dlrhub.api import (
     routes_carrier,
-    routes_custom_webhooks,
     routes_deliveries,
     routes_keys,
     routes_messages,
+    routes_richer_webhooks,
     routes_webhooks,
 )
 from dlrhub.api.models import Health
@@ -53,7 +53,7 @@ def api_app(*, lifespan: Lifespan, metrics: Metrics, max_body_bytes: int) -> Fas
     app.include_router(routes_messages.router)
     app.include_router(routes_webhooks.router)
     # After routes_webhooks: /webhooks/{webhookId} must not shadow /webhooks/delivery-status.
-    app.include_router(routes_custom_webhooks.router)
+    app.include_router(routes_richer_webhooks.router)
     app.include_router(routes_deliveries.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_carrier.router)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from dlrhub.api.deps import AccountId, HubDep, problems
-from dlrhub.api.models_custom import (
+from dlrhub.api.models_delivery_log import (
     DeliveryDetailView,
     DeliveryItem,
     DeliveryList,

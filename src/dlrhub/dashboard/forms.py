@@ -1,6 +1,6 @@
 """The add/edit webhook form: its values as typed, turned into the service's `WebhookSpec`.
 
-Nothing here decides whether a configuration is acceptable: that is `CustomWebhooks`' job, and
+Nothing here decides whether a configuration is acceptable: that is `RicherWebhooks`' job, and
 its field errors (named by API path: `url`, `parameters.transactionId`, `customHeaders.X-Foo`)
 are shown next to the inputs named the same way.
 """
@@ -23,7 +23,7 @@ from dlrhub.domain.webhook_rules import (
     offered_report_types,
     takes_waba_number,
 )
-from dlrhub.services.custom_webhooks import WebhookSpec, required_parameters
+from dlrhub.services.richer_webhooks import WebhookSpec, required_parameters
 from dlrhub.store.records import WebhookRecord
 
 PRODUCT_LABELS = {Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp", Channel.RCS: "RCS"}

@@ -38,7 +38,7 @@ async def _webhook_choices(hub: Services, account_id: str) -> list[tuple[str, st
     delivery_status = await delivery_status_or_none(hub, account_id)
     if delivery_status is not None:
         choices.append((DELIVERY_STATUS_ID, f"delivery-status · {delivery_status.url}"))
-    for webhook in await hub.custom_webhooks.list(account_id):
+    for webhook in await hub.richer_webhooks.list(account_id):
         label = f"{short_id(webhook.id)} · {webhook.product} {webhook.report_type}"
         choices.append((webhook.id, label))
     return choices

@@ -46,7 +46,7 @@ async def webhooks_page(request: Request, session: SignedIn) -> Response:
     hub = hub_of(request)
     account_id = account_of(session)
     context = {
-        "webhooks": await hub.custom_webhooks.list(account_id),
+        "webhooks": await hub.richer_webhooks.list(account_id),
         "delivery_status": await delivery_status_or_none(hub, account_id),
         "labels": forms,
     }
@@ -95,19 +95,19 @@ async def create(request: Request, posted: PostedForm) -> Response:
 async def edit_page(request: Request, session: SignedIn, webhook_id: str) -> Response:
     if webhook_id == DELIVERY_STATUS_ID:
         return redirect(f"{PREFIX}/webhooks/{DELIVERY_STATUS_ID}/edit")
-    webhook = await hub_of(request).custom_webhooks.get(account_of(session), webhook_id)
+    webhook = await hub_of(request).richer_webhooks.get(account_of(session), webhook_id)
     return await _form_page(request, session, WebhookForm.of(webhook), webhook_id)
 
 
 @router.post("/webhooks/{webhook_id}/edit")
 async def update(request: Request, posted: PostedForm, webhook_id: str) -> Response:
-    await hub_of(request).custom_webhooks.get(posted.account_id, webhook_id)  # 404 if not ours
+    await hub_of(request).richer_webhooks.get(posted.account_id, webhook_id)  # 404 if not ours
     return await _submit(request, posted, webhook_id)
 
 
 async def _submit(request: Request, posted: Posted, webhook_id: str | None) -> Response:
     """Save, test (without saving) or, without the script, add a custom row; then show."""
-    service = hub_of(request).custom_webhooks
+    service = hub_of(request).richer_webhooks
     form = WebhookForm.parse(posted.form)
     action = posted.text("action") or "save"
     if action.startswith("add-"):
@@ -175,7 +175,7 @@ async def details(request: Request, session: SignedIn, webhook_id: str) -> Respo
 
 @router.post("/webhooks/{webhook_id}/delete")
 async def delete(request: Request, posted: PostedForm, webhook_id: str) -> Response:
-    await hub_of(request).custom_webhooks.delete(posted.account_id, webhook_id)
+    await hub_of(request).richer_webhooks.delete(posted.account_id, webhook_id)
     return redirect(f"{PREFIX}/webhooks", done="deleted")
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dlrhub.domain.errors import DlrhubError
-from dlrhub.domain.formats import custom_request
+from dlrhub.domain.formats import richer_request
 from dlrhub.domain.outgoing import OutgoingRequest, json_event_request
 from dlrhub.outbound.client import USER_AGENT
 from dlrhub.store.records import DeliveryJob
-from dlrhub.store.webhooks import CUSTOM, DELIVERY_STATUS
+from dlrhub.store.webhooks import DELIVERY_STATUS, RICHER
 
 
 def build_request(job: DeliveryJob, timestamp: int) -> OutgoingRequest:
@@ -21,8 +21,8 @@ def build_request(job: DeliveryJob, timestamp: int) -> OutgoingRequest:
             timestamp=timestamp,
             user_agent=USER_AGENT,
         )
-    if webhook.kind == CUSTOM and webhook.report_type is not None:
-        return custom_request(
+    if webhook.kind == RICHER and webhook.report_type is not None:
+        return richer_request(
             method=webhook.method,
             url=webhook.url,
             report_type=webhook.report_type,

@@ -34,10 +34,10 @@ from dlrhub.domain.webhook_rules import allowed_parameters
 
 __all__ = [
     "FormattedRequest",
-    "custom_request",
     "dlr_report",
     "format_request",
     "mo_report",
+    "richer_request",
     "sample_report",
     "xml_text",
 ]
@@ -191,7 +191,7 @@ def format_request(
     raise ValueError(f"unknown send method {method!r}")
 
 
-def custom_request(
+def richer_request(
     *,
     method: str,
     url: str,

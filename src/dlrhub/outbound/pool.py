@@ -8,7 +8,7 @@ any endpoint they like, including one that accepts connections and never answers
 the dispatcher's pool, such calls held its connections for the whole timeout, and since
 aiohttp counts waiting for a free connection toward a request's total timeout, other
 accounts' deliveries queued behind them and failed. Test calls now have their own small pool
-(`test_pool_size`), and are limited per account besides (services/custom_webhooks.py).
+(`test_pool_size`), and are limited per account besides (services/richer_webhooks.py).
 """
 
 from __future__ import annotations

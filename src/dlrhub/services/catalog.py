@@ -12,11 +12,11 @@ from typing import Protocol
 from dlrhub.domain.clock import Clock
 from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
-from dlrhub.services.custom_webhooks import CustomWebhooks
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
+from dlrhub.services.richer_webhooks import RicherWebhooks
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
 from dlrhub.services.webhooks import DeliveryStatusWebhooks
 
@@ -31,7 +31,7 @@ class Services(Protocol):
     @property
     def delivery_status(self) -> DeliveryStatusWebhooks: ...
     @property
-    def custom_webhooks(self) -> CustomWebhooks: ...
+    def richer_webhooks(self) -> RicherWebhooks: ...
     @property
     def deliveries(self) -> DeliveryLog: ...
     @property

@@ -207,7 +207,7 @@ webhooks = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    # "delivery_status" (the one account-wide callback of §5) or "custom" (§8).
+    # "delivery_status" (the one account-wide callback of §5) or "richer" (§8).
     Column("kind", String(20), nullable=False),
     Column("url", String(2048), nullable=False),
     Column("product", String(10)),

@@ -16,7 +16,7 @@ from dlrhub.store.records import WebhookRecord
 from dlrhub.store.schema import accounts, deliveries, webhooks
 
 DELIVERY_STATUS = "delivery_status"
-CUSTOM = "custom"
+RICHER = "richer"  # migration 0007 renamed the stored "custom"
 
 
 async def insert_webhook(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -36,7 +36,7 @@ async def delivery_status_webhook(conn: AsyncConnection, account_id: str) -> Web
     return None if row is None else WebhookRecord.from_row(row)
 
 
-async def custom_webhook(
+async def richer_webhook(
     conn: AsyncConnection, account_id: str, webhook_id: str
 ) -> WebhookRecord | None:
     row = (
@@ -44,7 +44,7 @@ async def custom_webhook(
             select(webhooks).where(
                 webhooks.c.id == webhook_id,
                 webhooks.c.account_id == account_id,
-                webhooks.c.kind == CUSTOM,
+                webhooks.c.kind == RICHER,
                 webhooks.c.deleted_at.is_(None),
             )
         )
@@ -58,15 +58,15 @@ async def webhook_by_public_id(
     """The account's webhook the API names `public_id` (a row id or DELIVERY_STATUS_ID)."""
     if public_id == DELIVERY_STATUS_ID:
         return await delivery_status_webhook(conn, account_id)
-    return await custom_webhook(conn, account_id, public_id)
+    return await richer_webhook(conn, account_id, public_id)
 
 
-async def custom_webhooks(conn: AsyncConnection, account_id: str) -> list[WebhookRecord]:
+async def richer_webhooks(conn: AsyncConnection, account_id: str) -> list[WebhookRecord]:
     rows = await conn.execute(
         select(webhooks)
         .where(
             webhooks.c.account_id == account_id,
-            webhooks.c.kind == CUSTOM,
+            webhooks.c.kind == RICHER,
             webhooks.c.deleted_at.is_(None),
         )
         .order_by(webhooks.c.created_at, webhooks.c.id)
@@ -74,7 +74,7 @@ async def custom_webhooks(conn: AsyncConnection, account_id: str) -> list[Webhoo
     return [WebhookRecord.from_row(row) for row in rows]
 
 
-async def count_custom_webhooks_locked(conn: AsyncConnection, account_id: str) -> int:
+async def count_richer_webhooks_locked(conn: AsyncConnection, account_id: str) -> int:
     """The account's live richer webhooks, counted with the account row locked until the
     transaction ends (PostgreSQL `FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already serialises
     writers), so that two concurrent creates cannot both see room for one more."""
@@ -84,7 +84,7 @@ async def count_custom_webhooks_locked(conn: AsyncConnection, account_id: str) -
         .select_from(webhooks)
         .where(
             webhooks.c.account_id == account_id,
-            webhooks.c.kind == CUSTOM,
+            webhooks.c.kind == RICHER,
             webhooks.c.deleted_at.is_(None),
         )
     )

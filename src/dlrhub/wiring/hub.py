@@ -12,11 +12,11 @@ from dlrhub.outbound.client import ClientConfig
 from dlrhub.outbound.pool import SharedClient
 from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
-from dlrhub.services.custom_webhooks import CustomWebhooks, TestGate
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
+from dlrhub.services.richer_webhooks import RicherWebhooks, TestGate
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
 from dlrhub.services.webhooks import DeliveryStatusWebhooks
 from dlrhub.store.database import Database
@@ -45,7 +45,7 @@ class Hub:
     # small one for "test webhook" calls (SPEC §14: tests never take a delivery's connection).
     http: SharedClient
     test_http: SharedClient
-    custom_webhooks: CustomWebhooks
+    richer_webhooks: RicherWebhooks
     deliveries: DeliveryLog
     overview: Overview
     # Dashboard sessions (in the database) and this process's count of failed sign-ins.
@@ -73,7 +73,7 @@ class Hub:
             operations=Operations(db, signals, clock),
             http=SharedClient(client_config(settings, settings.max_in_flight)),
             test_http=test_http,
-            custom_webhooks=CustomWebhooks(
+            richer_webhooks=RicherWebhooks(
                 db,
                 clock,
                 settings.url_policy,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dlrhub.config import Settings
-from dlrhub.services.custom_webhooks import WebhookSpec
+from dlrhub.services.richer_webhooks import WebhookSpec
 from dlrhub.wiring.app import create_app
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, signing_secret
@@ -184,7 +184,7 @@ async def test_an_unsaved_configuration_can_be_tested(
             custom_params={},
             custom_headers={},
         )
-        result = await hub.custom_webhooks.test(account.account_id, spec)
+        result = await hub.richer_webhooks.test(account.account_id, spec)
         [received] = receiver.requests
     assert result.error is None
     assert result.response is not None

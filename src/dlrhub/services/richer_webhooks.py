@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dlrhub.domain import limits
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import LimitReached, NotFound, RateLimited
-from dlrhub.domain.formats import custom_request, sample_report
+from dlrhub.domain.formats import richer_request, sample_report
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy
 from dlrhub.domain.webhook_rules import (
@@ -34,7 +34,7 @@ from dlrhub.store.database import Database
 from dlrhub.store.records import WebhookRecord
 
 __all__ = [
-    "CustomWebhooks",
+    "RicherWebhooks",
     "TestGate",
     "TestResult",
     "WebhookSpec",
@@ -159,7 +159,7 @@ def _refused(refusal: limits.Refusal) -> RateLimited:
     )
 
 
-class CustomWebhooks:
+class RicherWebhooks:
     def __init__(
         self,
         db: Database,
@@ -180,11 +180,11 @@ class CustomWebhooks:
 
     async def list(self, account_id: str) -> list[WebhookRecord]:
         async with self._db.reading() as conn:
-            return await store.custom_webhooks(conn, account_id)
+            return await store.richer_webhooks(conn, account_id)
 
     async def get(self, account_id: str, webhook_id: str) -> WebhookRecord:
         async with self._db.reading() as conn:
-            webhook = await store.custom_webhook(conn, account_id, webhook_id)
+            webhook = await store.richer_webhook(conn, account_id, webhook_id)
         if webhook is None:
             raise _not_found(webhook_id)
         return webhook
@@ -203,20 +203,20 @@ class CustomWebhooks:
             values = {
                 "id": webhook_id,
                 "account_id": account_id,
-                "kind": store.CUSTOM,
+                "kind": store.RICHER,
                 "created_at": now,
                 "updated_at": now,
                 **_columns(spec),
             }
             await store.insert_webhook(conn, values)
-            created = await store.custom_webhook(conn, account_id, webhook_id)
+            created = await store.richer_webhook(conn, account_id, webhook_id)
         assert created is not None
         return created
 
     async def _check_room(self, conn: AsyncConnection, account_id: str) -> None:
         """SPEC §14: at most `max_webhooks` live richer webhooks. Counted inside the creating
         transaction, with the account locked, so that concurrent creates cannot both pass."""
-        live = await store.count_custom_webhooks_locked(conn, account_id)
+        live = await store.count_richer_webhooks_locked(conn, account_id)
         if limits.webhooks_over_limit(live, self._max_webhooks):
             raise LimitReached(
                 f"an account may have at most {self._max_webhooks} richer webhooks "
@@ -230,7 +230,7 @@ class CustomWebhooks:
         that was disabled for failing enables it again."""
         spec = normalized(spec)
         async with self._db.transaction() as conn:
-            if await store.custom_webhook(conn, account_id, webhook_id) is None:
+            if await store.richer_webhook(conn, account_id, webhook_id) is None:
                 raise _not_found(webhook_id)
             await self._check(conn, account_id, spec)
             values = {
@@ -241,13 +241,13 @@ class CustomWebhooks:
                 "failing_since": None,
             }
             await store.update_webhook(conn, webhook_id, values)
-            updated = await store.custom_webhook(conn, account_id, webhook_id)
+            updated = await store.richer_webhook(conn, account_id, webhook_id)
         assert updated is not None
         return updated
 
     async def delete(self, account_id: str, webhook_id: str) -> None:
         async with self._db.transaction() as conn:
-            if await store.custom_webhook(conn, account_id, webhook_id) is None:
+            if await store.richer_webhook(conn, account_id, webhook_id) is None:
                 raise _not_found(webhook_id)
             await store.delete_webhook(conn, webhook_id, self._clock())
 
@@ -262,7 +262,7 @@ class CustomWebhooks:
             await self._check(conn, account_id, spec)
             secrets = await account_store.live_secrets(conn, [account_id], now)
         sample_id = new_id()
-        request = custom_request(
+        request = richer_request(
             method=spec.method,
             url=spec.url,
             report_type=spec.report_type,

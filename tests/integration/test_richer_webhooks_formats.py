@@ -176,8 +176,8 @@ async def test_exact_requests_for_every_method_and_event(
         }
         assert WA_DLR_NAMES["readTime"] == "read_at"
         assert MO_NAMES["text"] == "body"
-        custom_requests = [r for r in receiver.requests if r.path != "/ds"]
-        assert len(custom_requests) == 12
+        richer_requests = [r for r in receiver.requests if r.path != "/ds"]
+        assert len(richer_requests) == 12
         for method in METHODS:
             for event_type, report_type in (
                 ("DELIVERY", "DLR"),
@@ -186,7 +186,7 @@ async def test_exact_requests_for_every_method_and_event(
             ):
                 [received] = [
                     r
-                    for r in custom_requests
+                    for r in richer_requests
                     if r.path == path_of(method, report_type)
                     and r.header("webhook-id") == ids[event_type]
                 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from dlrhub.api.deps import AccountId, HubDep, problems
-from dlrhub.api.models_custom import TestResultView as ResultView
-from dlrhub.api.models_custom import WebhookList, WebhookRequest, WebhookView
+from dlrhub.api.models_richer_webhooks import TestResultView as ResultView
+from dlrhub.api.models_richer_webhooks import WebhookList, WebhookRequest, WebhookView
 from dlrhub.api.problems import Problem
-from dlrhub.services.custom_webhooks import spec_of
+from dlrhub.services.richer_webhooks import spec_of
 
 # Registered after routes_webhooks, whose /webhooks/delivery-status routes must win.
 router = APIRouter(prefix="/api/partner-gateway/v1", tags=["richer webhooks"])
@@ -41,7 +41,7 @@ def _over_limit(status: int) -> dict[int | str, dict[str, object]]:
     responses=problems(401),
 )
 async def list_webhooks(account_id: AccountId, hub: HubDep) -> WebhookList:
-    webhooks = await hub.custom_webhooks.list(account_id)
+    webhooks = await hub.richer_webhooks.list(account_id)
     return WebhookList(items=[WebhookView.of(w) for w in webhooks])
 
 
@@ -58,12 +58,12 @@ async def list_webhooks(account_id: AccountId, hub: HubDep) -> WebhookList:
 async def create_webhook(
     request: WebhookRequest, account_id: AccountId, hub: HubDep
 ) -> WebhookView:
-    return WebhookView.of(await hub.custom_webhooks.create(account_id, request.spec()))
+    return WebhookView.of(await hub.richer_webhooks.create(account_id, request.spec()))
 
 
 @router.get(ITEM, response_model=WebhookView, summary="Get a webhook", responses=problems(401, 404))
 async def get_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> WebhookView:
-    return WebhookView.of(await hub.custom_webhooks.get(account_id, webhookId))
+    return WebhookView.of(await hub.richer_webhooks.get(account_id, webhookId))
 
 
 @router.put(
@@ -76,7 +76,7 @@ async def get_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> Web
 async def update_webhook(
     webhookId: str, request: WebhookRequest, account_id: AccountId, hub: HubDep
 ) -> WebhookView:
-    webhook = await hub.custom_webhooks.update(account_id, webhookId, request.spec())
+    webhook = await hub.richer_webhooks.update(account_id, webhookId, request.spec())
     return WebhookView.of(webhook)
 
 
@@ -89,7 +89,7 @@ async def update_webhook(
     responses=problems(401, 404),
 )
 async def delete_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> Response:
-    await hub.custom_webhooks.delete(account_id, webhookId)
+    await hub.richer_webhooks.delete(account_id, webhookId)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -106,6 +106,6 @@ async def delete_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> 
     responses={**problems(401, 404), **_over_limit(429)},
 )
 async def test_webhook(webhookId: str, account_id: AccountId, hub: HubDep) -> ResultView:
-    webhook = await hub.custom_webhooks.get(account_id, webhookId)
-    result = await hub.custom_webhooks.test(account_id, spec_of(webhook))
+    webhook = await hub.richer_webhooks.get(account_id, webhookId)
+    result = await hub.richer_webhooks.test(account_id, spec_of(webhook))
     return ResultView.of(result)
