@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlrhub.domain.formats import (
-    dlr_report,
+    dlr_values,
     format_request,
-    mo_report,
+    mo_values,
     richer_request,
-    sample_report,
+    sample_values,
     xml_text,
 )
 from dlrhub.domain.status import MessageStatus
@@ -59,7 +59,7 @@ CUSTOM = {"source": "dlr hub", "note": "è<&>\r"}
 
 
 def delivered() -> dict[str, str]:
-    return dlr_report(
+    return dlr_values(
         message_id="m-1",
         customer_message_id="order 1&2",
         destination="+393401234567",
@@ -70,7 +70,7 @@ def delivered() -> dict[str, str]:
     )
 
 
-# ---------------------------------------------------------------- report values
+# ---------------------------------------------------------------- webhook values
 
 
 def test_dlr_values_of_each_outcome() -> None:
@@ -90,11 +90,11 @@ def test_dlr_values_of_each_outcome() -> None:
         "destination": "+393401234567",
         "sent_at": SENT,
     }
-    error = dlr_report(status=MessageStatus.ERROR, delivered_at=None, read_at=None, **common)
+    error = dlr_values(status=MessageStatus.ERROR, delivered_at=None, read_at=None, **common)
     assert (error["errorCode"], error["deliveredTime"], error["status"]) == ("6", "", "ERROR")
-    expired = dlr_report(status=MessageStatus.EXPIRED, delivered_at=None, read_at=None, **common)
+    expired = dlr_values(status=MessageStatus.EXPIRED, delivered_at=None, read_at=None, **common)
     assert (expired["errorCode"], expired["status"]) == ("8", "EXPIRED")
-    read = dlr_report(status=MessageStatus.READ, delivered_at=DONE, read_at=READ, **common)
+    read = dlr_values(status=MessageStatus.READ, delivered_at=DONE, read_at=READ, **common)
     assert read["errorCode"] == "0"
     assert read["deliveredTime"] == "2026-04-09T10:30:00Z"
     assert read["readTime"] == "2026-04-09T10:31:05Z"
@@ -102,7 +102,7 @@ def test_dlr_values_of_each_outcome() -> None:
 
 
 def test_mo_values() -> None:
-    assert mo_report(message_id="e-1", source="+393401234567", text="Sì", received_at=DONE) == {
+    assert mo_values(message_id="e-1", source="+393401234567", text="Sì", received_at=DONE) == {
         "messageId": "e-1",
         "mobileNumber": "+393401234567",
         "text": "Sì",
@@ -111,9 +111,9 @@ def test_mo_values() -> None:
     }
 
 
-def test_sample_reports_name_every_logical_parameter() -> None:
+def test_sample_values_name_every_logical_parameter() -> None:
     for product, report_type in (("WHATSAPP", "DLR"), ("WHATSAPP", "MO"), ("SMS", "DLR")):
-        sample = sample_report(report_type, sample_id="s" * 36, now=DONE)
+        sample = sample_values(report_type, sample_id="s" * 36, now=DONE)
         assert set(required_parameters(product, report_type)) <= set(sample)
 
 
@@ -153,7 +153,7 @@ def test_exact_delivery_request(
         method=method,
         url=URL,
         report_type="DLR",
-        report=delivered(),
+        values=delivered(),
         parameters=DLR,
         custom_params=CUSTOM,
         custom_headers={"X-Tenant": "acme", "webhook-id": "forged", "CONTENT-TYPE": "text/x"},
@@ -191,7 +191,7 @@ def test_get_keeps_the_query_the_url_has(url: str, expected: str) -> None:
         method="GET",
         url=url,
         report_type="MO",
-        report={"messageId": "1"},
+        values={"messageId": "1"},
         parameters={"messageId": "a"},
         custom_params={},
     )
@@ -200,7 +200,7 @@ def test_get_keeps_the_query_the_url_has(url: str, expected: str) -> None:
 
 
 def test_exact_read_and_inbound_values() -> None:
-    read = dlr_report(
+    read = dlr_values(
         message_id="m-1",
         customer_message_id="c-1",
         destination="+393401234567",
@@ -210,16 +210,16 @@ def test_exact_read_and_inbound_values() -> None:
         read_at=READ,
     )
     formatted = format_request(
-        method="JSON", url=URL, report_type="DLR", report=read, parameters=DLR, custom_params={}
+        method="JSON", url=URL, report_type="DLR", values=read, parameters=DLR, custom_params={}
     )
     assert formatted.body == (
         b'{"ref":"c-1","msgid":"m-1","err":"0","msisdn":"+393401234567",'
         b'"submitted":"2026-04-09T10:29:58Z","delivered":"2026-04-09T10:30:00Z",'
         b'"read":"2026-04-09T10:31:05Z","stat":"READ"}'
     )
-    inbound = mo_report(message_id="e-1", source="+393401234567", text="a<b", received_at=DONE)
+    inbound = mo_values(message_id="e-1", source="+393401234567", text="a<b", received_at=DONE)
     formatted = format_request(
-        method="XML", url=URL, report_type="MO", report=inbound, parameters=MO, custom_params={}
+        method="XML", url=URL, report_type="MO", values=inbound, parameters=MO, custom_params={}
     )
     assert formatted.body == (
         b'<?xml version="1.0" encoding="UTF-8"?><report><mo_id>e-1</mo_id>'
@@ -234,7 +234,7 @@ def test_only_named_optional_parameters_are_sent() -> None:
         method="JSON",
         url=URL,
         report_type="DLR",
-        report=delivered(),
+        values=delivered(),
         parameters=sms,
         custom_params={},
     )
@@ -247,10 +247,10 @@ def test_xml_text_that_xml_cannot_carry_becomes_replacement_characters() -> None
 
 
 def test_lone_surrogates_never_break_encoding() -> None:
-    report = mo_report(message_id="1", source="+1", text="a\ud800b", received_at=DONE)
+    mo = mo_values(message_id="1", source="+1", text="a\ud800b", received_at=DONE)
     for method in METHODS:
         format_request(
-            method=method, url=URL, report_type="MO", report=report, parameters=MO, custom_params={}
+            method=method, url=URL, report_type="MO", values=mo, parameters=MO, custom_params={}
         )
 
 
@@ -311,16 +311,16 @@ def test_accepted_configurations_decode_back_to_the_same_values(
     config: tuple[str, str, dict[str, str], dict[str, str]], values: list[str]
 ) -> None:
     method, report_type, parameters, custom = config
-    report = dict(zip(parameters, values, strict=False))
+    event_values = dict(zip(parameters, values, strict=False))
     formatted = format_request(
         method=method,
         url=URL,
         report_type=report_type,
-        report=report,
+        values=event_values,
         parameters=parameters,
         custom_params=custom,
     )
-    expected = {parameters[k]: report[k] for k in parameters} | custom
+    expected = {parameters[k]: event_values[k] for k in parameters} | custom
     if method == "GET":
         decoded = dict(parse_qsl(urlsplit(formatted.url).query, keep_blank_values=True))
         assert decoded.pop("token") == "abc"

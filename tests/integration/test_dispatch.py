@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
+from dlrhub.services.status_changes import (
+    CarrierReport,
+    CarrierReportOutcome,
+    apply_carrier_reports,
+)
 from dlrhub.store import messages as message_store
 from tests.support.api_client import AccountKey
 from tests.support.assertions import ISO_Z
@@ -242,10 +246,10 @@ async def test_late_or_duplicate_reports_are_no_ops(app: Stack, receiver: Receiv
             MessageStatus.DELIVERED,  # a racing duplicate: judged on the locked row
             MessageStatus.ERROR,  # a late, contradicting report
         ]
-        outcomes, queued = await apply_reports(
-            conn, [StatusReport(stale.id, status, "late") for status in late], now=now
+        outcomes, queued = await apply_carrier_reports(
+            conn, [CarrierReport(stale.id, status, "late") for status in late], now=now
         )
-        assert outcomes == [ReportOutcome.IGNORED] * len(late), outcomes
+        assert outcomes == [CarrierReportOutcome.IGNORED] * len(late), outcomes
         assert queued == 0
     app.hub.signals.deliveries_queued()
 

@@ -26,7 +26,7 @@ def build_request(job: DeliveryJob, timestamp: int) -> OutgoingRequest:
             method=webhook.method,
             url=webhook.url,
             report_type=webhook.report_type,
-            report=job.report,
+            values=job.webhook_values,
             parameters=webhook.parameters,
             custom_params=webhook.custom_params,
             custom_headers=webhook.custom_headers,

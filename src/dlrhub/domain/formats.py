@@ -1,8 +1,9 @@
 """The request a richer webhook (SPEC §8) receives for an event: pure functions, no I/O.
 
-An event's *report* is its values under the logical parameter names (`transactionId`,
-`messageId`, ...), every value a string, fixed when the event is emitted. A webhook renames
-them (`parameters`), adds its `customParams` and picks a send method:
+An event's *webhook values* are its values under the logical parameter names
+(`transactionId`, `messageId`, ...), every value a string, fixed when the event is emitted
+(stored in the `events.report` column). A webhook renames them (`parameters`), adds its
+`customParams` and picks a send method:
 
 - `GET`: the pairs are appended to the URL's query string (after any query the URL already
   has), percent-encoded as UTF-8 (space is `%20`); no body. The signed content is the whole
@@ -34,11 +35,11 @@ from dlrhub.domain.webhook_rules import allowed_parameters
 
 __all__ = [
     "FormattedRequest",
-    "dlr_report",
+    "dlr_values",
     "format_request",
-    "mo_report",
+    "mo_values",
     "richer_request",
-    "sample_report",
+    "sample_values",
     "xml_text",
 ]
 
@@ -60,7 +61,7 @@ def _time(moment: datetime | None) -> str:
     return format_optional_timestamp(moment) or ""
 
 
-def dlr_report(
+def dlr_values(
     *,
     message_id: str,
     customer_message_id: str,
@@ -85,7 +86,7 @@ def dlr_report(
     }
 
 
-def mo_report(
+def mo_values(
     *, message_id: str, source: str, text: str, received_at: datetime, message_type: str = "TEXT"
 ) -> dict[str, str]:
     """The MO values of an inbound message; `mobileNumber` is the sender."""
@@ -98,13 +99,13 @@ def mo_report(
     }
 
 
-def sample_report(report_type: str, *, sample_id: str, now: datetime) -> dict[str, str]:
+def sample_values(report_type: str, *, sample_id: str, now: datetime) -> dict[str, str]:
     """A made-up event of this report type, for testing an endpoint."""
     if report_type == ReportType.MO:
-        return mo_report(
+        return mo_values(
             message_id=sample_id, source=SAMPLE_NUMBER, text=SAMPLE_TEXT, received_at=now
         )
-    return dlr_report(
+    return dlr_values(
         message_id=sample_id,
         customer_message_id=f"test-{sample_id[:8]}",
         destination=SAMPLE_NUMBER,
@@ -124,12 +125,12 @@ def _clean(value: str) -> str:
 
 def _pairs(
     report_type: str,
-    report: Mapping[str, str],
+    values: Mapping[str, str],
     parameters: Mapping[str, str],
     custom_params: Mapping[str, str],
 ) -> list[tuple[str, str]]:
     pairs = [
-        (_clean(parameters[logical]), _clean(report.get(logical, "")))
+        (_clean(parameters[logical]), _clean(values.get(logical, "")))
         for logical in allowed_parameters(report_type)
         if logical in parameters
     ]
@@ -166,12 +167,12 @@ def format_request(
     method: str,
     url: str,
     report_type: str,
-    report: Mapping[str, str],
+    values: Mapping[str, str],
     parameters: Mapping[str, str],
     custom_params: Mapping[str, str],
 ) -> FormattedRequest:
     """The method, URL, content type and body of one request, and the bytes to sign."""
-    pairs = _pairs(report_type, report, parameters, custom_params)
+    pairs = _pairs(report_type, values, parameters, custom_params)
     if method == "GET":
         target = _with_query(url, _query(pairs))
         signed = target.partition("?")[2].encode("utf-8")
@@ -196,7 +197,7 @@ def richer_request(
     method: str,
     url: str,
     report_type: str,
-    report: Mapping[str, str],
+    values: Mapping[str, str],
     parameters: Mapping[str, str],
     custom_params: Mapping[str, str],
     custom_headers: Mapping[str, str],
@@ -210,7 +211,7 @@ def richer_request(
         method=method,
         url=url,
         report_type=report_type,
-        report=report,
+        values=values,
         parameters=parameters,
         custom_params=custom_params,
     )

@@ -10,9 +10,9 @@ from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import NotFound, Unauthorized
 from dlrhub.domain.sending import check_inbound
 from dlrhub.domain.status import Channel
+from dlrhub.services.carrier_report_batcher import CarrierReportBatcher
 from dlrhub.services.messaging import MessagingService
-from dlrhub.services.report_batcher import ReportBatcher
-from dlrhub.services.reports import ReportOutcome, StatusReport
+from dlrhub.services.status_changes import CarrierReport, CarrierReportOutcome
 from dlrhub.store import accounts as account_store
 from dlrhub.store.database import Database
 from dlrhub.store.signals import Signals
@@ -32,7 +32,7 @@ class CarrierReports:
         self._clock = clock
         self._tokens = dict(tokens)
         self._messaging = messaging
-        self._batcher = ReportBatcher(db, signals, clock)
+        self._batcher = CarrierReportBatcher(db, signals, clock)
 
     def authenticate(self, authorization: str | None) -> str:
         """The carrier's name for a `Bearer <token>` header."""
@@ -46,10 +46,12 @@ class CarrierReports:
 
     async def report(self, message_id: str, outcome: CarrierOutcome) -> bool:
         """Apply a report; False when it changes nothing (intermediate, late or repeated)."""
-        result = await self._batcher.submit(StatusReport(message_id, outcome.status, outcome.error))
-        if result is ReportOutcome.UNKNOWN:
+        result = await self._batcher.submit(
+            CarrierReport(message_id, outcome.status, outcome.error)
+        )
+        if result is CarrierReportOutcome.UNKNOWN:
             raise NotFound(f"no message {message_id!r}")
-        return result is ReportOutcome.APPLIED
+        return result is CarrierReportOutcome.APPLIED
 
     async def inbound(self, *, source: str, destination: str, channel: Channel, text: str) -> str:
         """A reply to one of an account's business numbers becomes that account's INBOUND."""

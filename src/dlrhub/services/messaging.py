@@ -13,7 +13,7 @@ from dlrhub.domain.ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
 from dlrhub.domain.simulation import simulated_outcome
 from dlrhub.domain.status import Channel, MessageStatus
-from dlrhub.services.reports import record_inbound
+from dlrhub.services.status_changes import record_inbound
 from dlrhub.store import accounts as account_store
 from dlrhub.store import messages as store
 from dlrhub.store.database import Database

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dlrhub.domain import limits
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import LimitReached, NotFound, RateLimited
-from dlrhub.domain.formats import richer_request, sample_report
+from dlrhub.domain.formats import richer_request, sample_values
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy
 from dlrhub.domain.webhook_rules import (
@@ -266,7 +266,7 @@ class RicherWebhooks:
             method=spec.method,
             url=spec.url,
             report_type=spec.report_type,
-            report=sample_report(spec.report_type, sample_id=sample_id, now=now),
+            values=sample_values(spec.report_type, sample_id=sample_id, now=now),
             parameters=spec.parameters,
             custom_params=spec.custom_params,
             custom_headers=spec.custom_headers,

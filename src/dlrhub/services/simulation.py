@@ -11,7 +11,11 @@ from datetime import datetime, timedelta
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.simulation import simulated_error, simulated_read_follows
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
+from dlrhub.services.status_changes import (
+    CarrierReport,
+    CarrierReportOutcome,
+    apply_carrier_reports,
+)
 from dlrhub.store import messages as store
 from dlrhub.store.database import Database
 from dlrhub.store.messages import SimulationStep
@@ -37,9 +41,9 @@ class SimulatedReports:
         now = self._clock()
         async with self._db.transaction() as conn:
             due = await store.claim_simulations(conn, now, now + STEP_LEASE, self._batch)
-            outcomes, queued = await apply_reports(
+            outcomes, queued = await apply_carrier_reports(
                 conn,
-                [StatusReport(s.message_id, s.status, simulated_error(s.status)) for s in due],
+                [CarrierReport(s.message_id, s.status, simulated_error(s.status)) for s in due],
                 now=now,
             )
             await store.schedule_simulations(
@@ -58,11 +62,11 @@ class SimulatedReports:
         return None if due is None else max(0.0, (due - self._clock()).total_seconds())
 
     def _next_step(
-        self, step: SimulationStep, outcome: ReportOutcome, now: datetime
+        self, step: SimulationStep, outcome: CarrierReportOutcome, now: datetime
     ) -> tuple[str, MessageStatus | None, datetime | None]:
         """READ follows a DELIVERED that was applied (on channels with read receipts);
         otherwise the message's simulation is over."""
-        if outcome is ReportOutcome.APPLIED and simulated_read_follows(
+        if outcome is CarrierReportOutcome.APPLIED and simulated_read_follows(
             step.destination, step.channel, step.status
         ):
             return step.message_id, MessageStatus.READ, now + self._delay

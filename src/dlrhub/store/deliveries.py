@@ -105,7 +105,7 @@ async def load_jobs(
             payload=row.payload,
             webhook=hooks[row.webhook_id],
             secrets=secrets.get(row.account_id, []),
-            report=dict(row.report),
+            webhook_values=dict(row.report),
         )
         for row in rows
     ]

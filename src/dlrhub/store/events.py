@@ -27,7 +27,8 @@ class NewEvent:
     payload: str
     occurred_at: datetime
     webhook_ids: Sequence[str]
-    report: Mapping[str, str]
+    # Stored in the `report` column (its name since migration 0002).
+    webhook_values: Mapping[str, str]
 
 
 async def insert_events(
@@ -48,7 +49,7 @@ async def insert_events(
                 "channel": event.channel,
                 "business_number": event.business_number,
                 "payload": event.payload,
-                "report": dict(event.report),
+                "report": dict(event.webhook_values),
                 "occurred_at": event.occurred_at,
                 "created_at": now,
             }

@@ -105,7 +105,7 @@ class DeliveryJob:
     payload: str
     webhook: WebhookRecord
     # The values richer webhooks send (SPEC §8), fixed when the event was stored.
-    report: dict[str, str]
+    webhook_values: dict[str, str]
     secrets: list[str] = field(default_factory=list)
 
 

@@ -1,7 +1,7 @@
 """Applying what carriers report: a status change, its event and its deliveries, atomically.
 
-`apply_reports` is the one path of every status change: the simulator, the HTTP ingest
-(through `report_batcher`) and every future connector hand it their reports in batches.
+`apply_carrier_reports` is the one path of every status change: the simulator, the HTTP ingest
+(through `carrier_report_batcher`) and every future connector hand it their reports in batches.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.domain.formats import dlr_report, mo_report
+from dlrhub.domain.formats import dlr_values, mo_values
 from dlrhub.domain.ids import new_id
 from dlrhub.domain.payloads import delivery_payload, encode_payload, inbound_payload, read_payload
 from dlrhub.domain.routing import EventRoute, WebhookFilter, wants
@@ -51,7 +51,7 @@ class EventSpec:
     route: EventRoute
     payload: dict[str, object]
     occurred_at: datetime
-    report: dict[str, str]
+    webhook_values: dict[str, str]
     event_id: str | None = None
 
 
@@ -80,7 +80,7 @@ async def emit_events(
                 for webhook in candidates[spec.account_id]
                 if wants(_filter(webhook), spec.route)
             ],
-            report=spec.report,
+            webhook_values=spec.webhook_values,
         )
         for spec in specs
     ]
@@ -126,26 +126,26 @@ def _status_event(
         route=EventRoute(message.channel, event_type, message.phone_number_id),
         payload=_status_payload(message, new_status, event_type, occurred_at, error),
         occurred_at=occurred_at,
-        report=_status_report(message, new_status, occurred_at),
+        webhook_values=_status_values(message, new_status, occurred_at),
     )
 
 
-class ReportOutcome(Enum):
+class CarrierReportOutcome(Enum):
     APPLIED = "applied"
     IGNORED = "ignored"  # intermediate, late or repeated: changes nothing
     UNKNOWN = "unknown"  # no such message
 
 
 @dataclass(frozen=True)
-class StatusReport:
+class CarrierReport:
     message_id: str
     status: MessageStatus | None  # None: an intermediate report, acknowledged but not applied
     error: str | None = None
 
 
-async def apply_reports(
-    conn: AsyncConnection, reports: Sequence[StatusReport], *, now: datetime
-) -> tuple[list[ReportOutcome], int]:
+async def apply_carrier_reports(
+    conn: AsyncConnection, reports: Sequence[CarrierReport], *, now: datetime
+) -> tuple[list[CarrierReportOutcome], int]:
     """Apply many reports in the caller's transaction with a fixed number of statements:
     each report's outcome, and the deliveries queued in all.
 
@@ -156,19 +156,19 @@ async def apply_reports(
         return [], 0
     current = await message_store.lock_by_ids(conn, sorted({r.message_id for r in reports}))
     read = dict(current)
-    outcomes: list[ReportOutcome] = []
+    outcomes: list[CarrierReportOutcome] = []
     specs: list[EventSpec] = []
     for report in reports:
         message = current.get(report.message_id)
         if message is None:
-            outcomes.append(ReportOutcome.UNKNOWN)
+            outcomes.append(CarrierReportOutcome.UNKNOWN)
             continue
         status = report.status
         if status is None or not can_transition(message.status, status, message.channel):
-            outcomes.append(ReportOutcome.IGNORED)
+            outcomes.append(CarrierReportOutcome.IGNORED)
             continue
         current[message.id] = _moved(message, status, occurred_at=now, error=report.error, now=now)
-        outcomes.append(ReportOutcome.APPLIED)
+        outcomes.append(CarrierReportOutcome.APPLIED)
         spec = _status_event(message, status, now, report.error)
         if spec is not None:
             specs.append(spec)
@@ -179,7 +179,7 @@ async def apply_reports(
     return outcomes, sum(await emit_events(conn, specs, now))
 
 
-def _status_report(
+def _status_values(
     message: MessageRecord, new_status: MessageStatus, occurred_at: datetime
 ) -> dict[str, str]:
     """The DLR values after the move: `message` is the row as it was before it."""
@@ -187,7 +187,7 @@ def _status_report(
     delivered_at = message.delivered_at if is_read else None
     if new_status is MessageStatus.DELIVERED:
         delivered_at = occurred_at
-    return dlr_report(
+    return dlr_values(
         message_id=message.id,
         customer_message_id=message.customer_message_id,
         destination=message.destination,
@@ -244,14 +244,14 @@ async def record_inbound(
     )
     route = EventRoute(channel, EventType.INBOUND, destination)
     event_id = new_id()
-    report = mo_report(message_id=event_id, source=source, text=text, received_at=occurred_at)
+    values = mo_values(message_id=event_id, source=source, text=text, received_at=occurred_at)
     spec = EventSpec(
         account_id=account_id,
         message_id=None,
         route=route,
         payload=payload,
         occurred_at=occurred_at,
-        report=report,
+        webhook_values=values,
         event_id=event_id,
     )
     return await emit_event(conn, spec, now)

@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy import event, func, select
 
 from dlrhub.domain.status import MessageStatus
-from dlrhub.services.report_batcher import ReportBatcher
-from dlrhub.services.reports import ReportOutcome, StatusReport
+from dlrhub.services.carrier_report_batcher import CarrierReportBatcher
+from dlrhub.services.status_changes import CarrierReport, CarrierReportOutcome
 from dlrhub.store.schema import deliveries, events, messages
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
@@ -86,13 +86,13 @@ async def test_a_failed_batch_is_applied_report_by_report(
 ) -> None:
     client, hub = carrier_api
     sms = [await sent_message(client, key) for _ in range(5)]
-    batcher = ReportBatcher(
+    batcher = CarrierReportBatcher(
         FaultyDatabase(hub.db.engine, failing_transactions=1), hub.signals, hub.clock
     )
     outcomes = await asyncio.gather(
-        *(batcher.submit(StatusReport(m, MessageStatus.DELIVERED)) for m in sms)
+        *(batcher.submit(CarrierReport(m, MessageStatus.DELIVERED)) for m in sms)
     )
-    assert outcomes == [ReportOutcome.APPLIED] * 5
+    assert outcomes == [CarrierReportOutcome.APPLIED] * 5
     assert set((await _statuses(hub, sms)).values()) == {"DELIVERED"}
 
 
@@ -101,17 +101,17 @@ async def test_a_lone_report_that_fails_gets_the_error(
 ) -> None:
     client, hub = carrier_api
     message_id = await sent_message(client, key)
-    batcher = ReportBatcher(
+    batcher = CarrierReportBatcher(
         FaultyDatabase(hub.db.engine, failing_transactions=1), hub.signals, hub.clock
     )
     try:
-        await batcher.submit(StatusReport(message_id, MessageStatus.DELIVERED))
+        await batcher.submit(CarrierReport(message_id, MessageStatus.DELIVERED))
     except ConnectionResetError:
         pass
     else:
         raise AssertionError("the failure was not reported")
     assert await _statuses(hub, [message_id]) == {message_id: "SENT"}
     # The next report is written normally.
-    assert await batcher.submit(StatusReport(message_id, MessageStatus.DELIVERED)) is (
-        ReportOutcome.APPLIED
+    assert await batcher.submit(CarrierReport(message_id, MessageStatus.DELIVERED)) is (
+        CarrierReportOutcome.APPLIED
     )

@@ -3,7 +3,7 @@
 Each report on its own costs a write transaction of several statements, and on SQLite the
 writers take turns: at a few hundred reports a second the turns, not the work, set the
 pace. Reports that arrive while a transaction is under way wait for the next one, which
-applies all of them with the same few statements (`apply_reports`). A report that arrives
+applies all of them with the same few statements (`apply_carrier_reports`). A report that arrives
 alone is written at once; nobody waits for a batch to fill.
 """
 
@@ -14,16 +14,20 @@ import asyncio
 import structlog
 
 from dlrhub.domain.clock import Clock
-from dlrhub.services.reports import ReportOutcome, StatusReport, apply_reports
+from dlrhub.services.status_changes import (
+    CarrierReport,
+    CarrierReportOutcome,
+    apply_carrier_reports,
+)
 from dlrhub.store.database import Database
 from dlrhub.store.signals import Signals
 
 log = structlog.get_logger(__name__)
 
-_Pending = tuple[StatusReport, "asyncio.Future[ReportOutcome]"]
+_Pending = tuple[CarrierReport, "asyncio.Future[CarrierReportOutcome]"]
 
 
-class ReportBatcher:
+class CarrierReportBatcher:
     def __init__(
         self, db: Database, signals: Signals, clock: Clock, *, max_batch: int = 500
     ) -> None:
@@ -34,10 +38,10 @@ class ReportBatcher:
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def submit(self, report: StatusReport) -> ReportOutcome:
+    async def submit(self, report: CarrierReport) -> CarrierReportOutcome:
         """Apply `report` (with whatever else is waiting) and return its outcome once the
         transaction that holds it has committed."""
-        future: asyncio.Future[ReportOutcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[CarrierReportOutcome] = asyncio.get_running_loop().create_future()
         self._pending.append((report, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
@@ -63,7 +67,7 @@ class ReportBatcher:
 
     async def _write(self, batch: list[_Pending]) -> None:
         async with self._db.transaction() as conn:
-            outcomes, queued = await apply_reports(
+            outcomes, queued = await apply_carrier_reports(
                 conn, [report for report, _ in batch], now=self._clock()
             )
         for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -73,6 +77,6 @@ class ReportBatcher:
             self._signals.deliveries_queued()
 
 
-def _fail(future: asyncio.Future[ReportOutcome], exc: Exception) -> None:
+def _fail(future: asyncio.Future[CarrierReportOutcome], exc: Exception) -> None:
     if not future.done():
         future.set_exception(exc)
