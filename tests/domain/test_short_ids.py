@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlrhub.domain.ids import uuid7
+from dlrhub.domain.row_ids import uuid7
 from dlrhub.domain.short_ids import SHORT_ID_LENGTH, short_id
 
 SAME_MS = 1_760_000_000_000

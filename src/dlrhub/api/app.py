@@ -15,12 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from dlrhub import __version__
 from dlrhub.api import (
+    routes_account,
     routes_carrier,
     routes_deliveries,
+    routes_delivery_status,
     routes_keys,
     routes_messages,
     routes_richer_webhooks,
-    routes_webhooks,
 )
 from dlrhub.api.models import Health
 from dlrhub.api.problems import BodyLimit, install_error_handlers
@@ -51,10 +52,11 @@ def api_app(*, lifespan: Lifespan, metrics: Metrics, max_body_bytes: int) -> Fas
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(routes_messages.send_router)
     app.include_router(routes_messages.router)
-    app.include_router(routes_webhooks.router)
-    # After routes_webhooks: /webhooks/{webhookId} must not shadow /webhooks/delivery-status.
+    app.include_router(routes_delivery_status.router)
+    # After routes_delivery_status: /webhooks/{webhookId} must not shadow /webhooks/delivery-status.
     app.include_router(routes_richer_webhooks.router)
     app.include_router(routes_deliveries.router)
+    app.include_router(routes_account.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_carrier.router)
     _add_health_routes(app, metrics)

@@ -1,11 +1,13 @@
-"""The delivery log and replay (SPEC §9)."""
+"""The delivery log (SPEC §9), and bringing a failing webhook's deliveries back: replaying
+them (`recover`) and re-enabling a disabled webhook (`enable`). Both name the webhook by its
+public id, a richer webhook's id or `delivery-status`: they apply to either kind."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from dlrhub.api.deps import AccountId, HubDep, problems
 from dlrhub.api.models_delivery_log import (
@@ -82,3 +84,22 @@ async def recover_webhook(
 ) -> RecoverResponse:
     count = await hub.deliveries.recover(account_id, webhookId, request.since)
     return RecoverResponse(requeued=count)
+
+
+@router.post(
+    "/webhooks/{webhookId}/enable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Re-enable a webhook that was disabled after failing continuously",
+    description="`webhookId` is a webhook's id, or `delivery-status`. Its queued deliveries "
+    "resume.",
+    tags=["webhooks"],
+    responses=problems(401, 404),
+)
+async def enable_webhook(
+    webhookId: str,
+    account_id: AccountId,
+    hub: HubDep,
+) -> Response:
+    await hub.operations.enable(account_id, webhookId)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,7 @@ from dlrhub.api.models_richer_webhooks import WebhookList, WebhookRequest, Webho
 from dlrhub.api.problems import Problem
 from dlrhub.services.richer_webhooks import spec_of
 
-# Registered after routes_webhooks, whose /webhooks/delivery-status routes must win.
+# Registered after routes_delivery_status, whose /webhooks/delivery-status routes must win.
 router = APIRouter(prefix="/api/partner-gateway/v1", tags=["richer webhooks"])
 ITEM = "/webhooks/{webhookId}"
 

@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from dlrhub.domain.customer_ids import check_customer_message_id, check_sender
 from dlrhub.domain.errors import DlrhubError, FieldError, InvalidInput
 from dlrhub.domain.gsm import MAX_SMS_PARTS, segment
-from dlrhub.domain.identifiers import check_customer_message_id, check_sender
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.status import Channel
 

@@ -1,6 +1,6 @@
 """The short form of an id that people read in the dashboard.
 
-Row ids are UUIDv7 (see `domain/ids.py`): their first 8 hex digits are the top of a
+Row ids are UUIDv7 (see `domain/row_ids.py`): their first 8 hex digits are the top of a
 millisecond timestamp and change only every 65 seconds, so two webhooks made together
 share them. The last 8 hex digits come from the random part, so they tell neighbours apart
 (two ids collide there with odds of 1 in 2**32); the full id stays on hover and on the

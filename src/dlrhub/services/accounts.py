@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dlrhub.domain.api_keys import UsageMemo, canonical_key_id, check_key_name
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from dlrhub.domain.ids import new_id
 from dlrhub.domain.phone import require_e164
+from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.signing import new_secret
 from dlrhub.domain.tokens import token_digest
 from dlrhub.store import accounts as store

@@ -13,12 +13,12 @@ from dlrhub.domain.clock import Clock
 from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
 from dlrhub.services.deliveries import DeliveryLog
+from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
 from dlrhub.services.richer_webhooks import RicherWebhooks
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
-from dlrhub.services.webhooks import DeliveryStatusWebhooks
 
 
 class Services(Protocol):

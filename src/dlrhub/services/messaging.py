@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
-from dlrhub.domain.ids import new_id
+from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
 from dlrhub.domain.simulation import simulated_outcome
 from dlrhub.domain.status import Channel, MessageStatus

@@ -18,7 +18,7 @@ from dlrhub.domain import limits
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import LimitReached, NotFound, RateLimited
 from dlrhub.domain.formats import richer_request, sample_values
-from dlrhub.domain.ids import new_id
+from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy
 from dlrhub.domain.webhook_rules import (
     WebhookSpec,

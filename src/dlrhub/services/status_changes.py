@@ -15,9 +15,9 @@ from enum import Enum
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.formats import dlr_values, mo_values
-from dlrhub.domain.ids import new_id
 from dlrhub.domain.payloads import delivery_payload, encode_payload, inbound_payload, read_payload
 from dlrhub.domain.routing import EventRoute, WebhookFilter, wants
+from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.status import (
     Channel,
     EventType,

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.delivery_state import DeliveryState
-from dlrhub.domain.ids import new_id
+from dlrhub.domain.row_ids import new_id
 from dlrhub.store.engine import DELIVERIES_CHANNEL, notify
 from dlrhub.store.schema import deliveries, events
 

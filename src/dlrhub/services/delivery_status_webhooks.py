@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, NotFound
-from dlrhub.domain.ids import new_id
+from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url
 from dlrhub.store import webhooks as store
 from dlrhub.store.database import Database

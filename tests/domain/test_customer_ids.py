@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from dlrhub.domain.customer_ids import check_customer_message_id, check_sender
 from dlrhub.domain.errors import FieldError, InvalidInput
-from dlrhub.domain.identifiers import check_customer_message_id, check_sender
 
 
 @pytest.mark.parametrize(

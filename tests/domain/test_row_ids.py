@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlrhub.domain.ids import new_id, uuid7
+from dlrhub.domain.row_ids import new_id, uuid7
 
 
 @given(st.integers(0, (1 << 48) - 1), st.binary(min_size=10, max_size=10))
