@@ -21,7 +21,7 @@ from common import event_payload
 from sqlalchemy.engine import make_url
 
 from dlrhub.config import Settings
-from dlrhub.domain.ids import new_id, uuid7
+from dlrhub.domain.row_ids import new_id, uuid7
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
 from dlrhub.wiring.hub import Hub
