@@ -15,7 +15,9 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_hub(request: Request) -> Services:
+async def get_hub(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+    # per request that costs time and lets concurrent requests overtake each other.
     hub: Services = request.app.state.hub
     return hub
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
@@ -213,6 +214,8 @@ class DeliveryClient:
                 body = await _read_prefix(response, keep_body)
                 return done(response.status, dict(response.headers), body, None)
         except TimeoutError:
+            if _stop_requested():
+                raise asyncio.CancelledError from None
             return done(None, {}, b"", f"timed out after {self._timeout_s:g} s")
         except aiohttp.ClientConnectorCertificateError as exc:
             return done(None, {}, b"", f"TLS certificate not trusted: {exc.certificate_error}")
@@ -226,6 +229,14 @@ class DeliveryClient:
             return done(None, {}, b"", f"request failed: {exc.__class__.__name__}: {exc}")
         except OSError as exc:
             return done(None, {}, b"", f"request failed: {_reason(exc)}")
+
+
+def _stop_requested() -> bool:
+    """Whether this task was cancelled. On Python 3.11 a cancel that lands just as aiohttp's
+    own timeout fires comes out as TimeoutError; answering it with a "timed out" attempt would
+    record a failure for a delivery the dispatcher is handing back at shutdown."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
