@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,9 @@ from common import event_payload
 from sqlalchemy.engine import make_url
 
 from dlrhub.config import Settings
+from dlrhub.domain.formats import dlr_values
 from dlrhub.domain.row_ids import new_id, uuid7
+from dlrhub.domain.status import MessageStatus
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
 from dlrhub.wiring.hub import Hub
@@ -35,6 +38,7 @@ EVENT_COLUMNS = (
     "payload",
     "occurred_at",
     "created_at",
+    "report",
 )
 DELIVERY_COLUMNS = (
     "id",
@@ -99,7 +103,18 @@ def _rows(
             payload = template.replace("MESSAGE_ID", message_id).replace(
                 "CUSTOMER_ID", f"bench-{i:09d}"
             )
-            ev.append((event_id, owner.account_id, "DELIVERY", "SMS", payload, at_time, at_time))
+            values = dlr_values(
+                message_id=message_id,
+                customer_message_id=f"bench-{i:09d}",
+                destination="+393401234567",
+                status=MessageStatus.DELIVERED,
+                sent_at=at_time,
+                delivered_at=at_time,
+                read_at=None,
+            )
+            ev.append(
+                (event_id, owner.account_id, "DELIVERY", "SMS", payload, at_time, at_time, values)
+            )
             due = None if done else at_time
             account, webhook = owner.account_id, owner.webhook_id
             dl.append(
@@ -143,7 +158,9 @@ async def _insert_postgres(url: str, chunks: Iterator[Any]) -> None:
     try:
         for ev, dl, at in chunks:
             async with conn.transaction():
-                await conn.copy_records_to_table("events", records=ev, columns=EVENT_COLUMNS)
+                # asyncpg's COPY takes a json column as its text.
+                records = [(*row[:-1], json.dumps(row[-1])) for row in ev]
+                await conn.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
                 await conn.copy_records_to_table("deliveries", records=dl, columns=DELIVERY_COLUMNS)
                 if at:
                     await conn.copy_records_to_table(
