@@ -15,7 +15,7 @@ import structlog
 from dlrhub.domain.clock import Clock
 from dlrhub.services.simulation import SimulatedReports
 from dlrhub.store.database import Database
-from dlrhub.store.signals import Signals
+from dlrhub.store.signals import Signals, wait_for_any
 
 log = structlog.get_logger(__name__)
 
@@ -62,12 +62,4 @@ class Simulator:
                 timeout = min(timeout, due_in)
         if timeout <= 0:
             return
-        waiters = [
-            asyncio.create_task(self._signals.simulation.wait()),
-            asyncio.create_task(stop.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await wait_for_any([self._signals.simulation, stop], timeout)

@@ -30,7 +30,7 @@ from dlrhub.outbound.client import AttemptResult, DeliveryClient
 from dlrhub.store import deliveries as store
 from dlrhub.store.database import Database
 from dlrhub.store.records import AttemptOutcome, DeliveryJob
-from dlrhub.store.signals import Signals
+from dlrhub.store.signals import Signals, wait_for_any
 
 log = structlog.get_logger(__name__)
 
@@ -333,16 +333,7 @@ class Dispatcher:
                 if due is not None:
                     timeout = min(timeout, max(0.0, (due - self._clock()).total_seconds()))
         timeout = max(timeout, min(MIN_IDLE_S, self._config.poll_interval_s))
-        waiters = [
-            asyncio.create_task(self._signals.deliveries.wait()),
-            asyncio.create_task(self._slot_freed.wait()),
-            asyncio.create_task(stop.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await wait_for_any([self._signals.deliveries, self._slot_freed, stop], timeout)
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         """Buffered deliveries can wait behind a slow webhook longer than a lease: keep their

@@ -26,3 +26,14 @@ class Signals:
 
     def simulation_queued(self) -> None:
         self.simulation.set()
+
+
+async def wait_for_any(events: list[asyncio.Event], seconds: float) -> None:
+    """Sleep until one of `events` is set or `seconds` pass, whichever comes first:
+    how every background loop idles between wake-ups and its fallback poll."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
