@@ -23,6 +23,11 @@ S = MessageStatus
         ("+393400000060", S.DELIVERED),  # the last four digits must match exactly
         ("+393400000016", S.DELIVERED),
         ("+393400000080", S.DELIVERED),
+        # Three matching digits are not four: a rule on the last three would call these
+        # ERROR and EXPIRED.
+        ("+393400001006", S.DELIVERED),
+        ("+393400009008", S.DELIVERED),
+        ("+393400000806", S.DELIVERED),
     ],
 )
 def test_simulated_outcome(destination: str, expected: MessageStatus) -> None:
@@ -55,6 +60,8 @@ def test_simulated_error(status: MessageStatus, expected: str | None) -> None:
         ("+393400000006", Channel.WHATSAPP, S.ERROR, False),
         ("+393400000008", Channel.RCS, S.EXPIRED, False),
         ("+393400000030", Channel.WHATSAPP, S.DELIVERED, True),
+        ("+393400001003", Channel.WHATSAPP, S.DELIVERED, True),  # 003, not 0003
+        ("+393400000603", Channel.RCS, S.DELIVERED, True),
     ],
 )
 def test_simulated_read_follows(
