@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,25 +22,50 @@ READY_TIMEOUT_S = 60.0
 class Topology:
     backend: str  # "sqlite" or "postgresql"
     workers: int
+    apis: int = 1  # `dlrhub api` processes on PostgreSQL, each on its own port
+    serve: bool = False  # `workers` x `dlrhub serve` even where `api` + `worker` exist
 
     @property
     def key(self) -> str:
-        return f"{self.backend}-{self.workers}"
+        key = f"{self.backend}-{self.workers}"
+        if self.serve:
+            return key + "-serve"
+        return key + (f"-{self.apis}api" if self.apis > 1 else "")
 
     @property
     def label(self) -> str:
         name = "SQLite" if self.backend == "sqlite" else "PostgreSQL"
+        if self.serve:
+            return f"{name} serve" + (f" x{self.workers}" if self.workers > 1 else "")
+        if self.apis > 1:
+            return f"{name} api x{self.apis} + worker x{self.workers}"
         return f"{name} x{self.workers}"
 
 
-def dlrhub_commands() -> set[str]:
-    """The subcommands this dlrhub has (`api` and `worker` arrived with issue 3)."""
-    import typer.main
+COMMANDS_OF = (
+    "import typer.main; from dlrhub.cli import app; "
+    "print(' '.join(typer.main.get_command(app).commands))"
+)
 
-    from dlrhub.cli import app
 
-    group: Any = typer.main.get_command(app)
-    return set(group.commands)
+def dlrhub_commands(env: dict[str, str]) -> set[str]:
+    """The subcommands of the dlrhub that `env` runs (`api` and `worker` arrived with
+    issue 3); asked in a child process, since `env` may point at another checkout."""
+    out = subprocess.run(
+        [sys.executable, "-c", COMMANDS_OF], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split())
+
+
+def dlrhub_origin(env: dict[str, str]) -> str:
+    """Where the dlrhub that `env` runs is imported from (to check `--dlrhub-src`)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import dlrhub; print(dlrhub.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def free_port() -> int:
@@ -57,6 +83,7 @@ class Deployment:
     shape: str
     url: str
     workers: list[Proc] = field(default_factory=list)
+    api_urls: list[str] = field(default_factory=list)
     cpu_at_start: dict[str, float] = field(default_factory=dict)
 
     def usage(self) -> dict[str, Any]:
@@ -73,6 +100,7 @@ class Deployment:
         return {
             "processes": per,
             "peak_rss_mb": max(dispatching),
+            "peak_rss_any_mb": max(v["peak_rss_mb"] for v in per.values()),
             "cpu_s": sum(v["cpu_s"] for v in per.values()),
         }
 
@@ -118,9 +146,17 @@ async def _spawn_all(d: Deployment, env: dict[str, str], commands: set[str], lab
     port = free_port()
     d.api_url = f"http://127.0.0.1:{port}"
     count = d.topology.workers
-    if d.topology.backend == "postgresql" and {"api", "worker"} <= commands:
-        d.shape = f"dlrhub api + {count} x dlrhub worker"
-        await wait_ready(d.harness, spawn("api", [*dlrhub, "api", "--port", str(port)]), d.api_url)
+    split = not d.topology.serve and {"api", "worker"} <= commands
+    if d.topology.backend == "postgresql" and split:
+        apis = d.topology.apis
+        d.shape = f"{apis} x dlrhub api + {count} x dlrhub worker".removeprefix("1 x ")
+        for j in range(apis):
+            p = port if j == 0 else free_port()
+            d.api_urls.append(f"http://127.0.0.1:{p}")
+            name = "api" if apis == 1 else f"api{j + 1}"
+            await wait_ready(
+                d.harness, spawn(name, [*dlrhub, "api", "--port", str(p)]), d.api_urls[-1]
+            )
         for i in range(count):
             metrics = free_port()
             worker = spawn(f"worker{i + 1}", [*dlrhub, "worker", "--metrics-port", str(metrics)])
@@ -132,6 +168,7 @@ async def _spawn_all(d: Deployment, env: dict[str, str], commands: set[str], lab
         p = port if i == 0 else free_port()
         proc = spawn(f"serve{i + 1}", [*dlrhub, "serve", "--port", str(p)])
         d.workers.append(proc)
+        d.api_urls.append(f"http://127.0.0.1:{p}")
         await wait_ready(d.harness, proc, f"http://127.0.0.1:{p}")
 
 
@@ -207,15 +244,18 @@ class ReceiverClient:
         result: dict[str, float] = await self._get(f"/arrivals/{tag}")
         return result
 
-    async def wait_for(self, tag: str, n: int, *, stall_s: float = 30.0) -> dict[str, Any]:
-        """Until `n` requests arrived under `tag`; gives up after `stall_s` without progress."""
+    async def wait_for(
+        self, tag: str, n: int, *, stall_s: float = 30.0, key: str = "count"
+    ) -> dict[str, Any]:
+        """Until `n` requests arrived under `tag` (`key="unique"`: `n` distinct webhook-ids);
+        gives up after `stall_s` without progress."""
         seen, progress_at = -1, time.monotonic()
         while True:
             stats = await self.stats(tag)
-            if stats["count"] >= n:
+            if stats[key] >= n:
                 return stats
-            if stats["count"] != seen:
-                seen, progress_at = stats["count"], time.monotonic()
+            if stats[key] != seen:
+                seen, progress_at = stats[key], time.monotonic()
             elif time.monotonic() - progress_at > stall_s:
                 stats["stalled"] = True
                 return stats

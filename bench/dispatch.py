@@ -1,7 +1,10 @@
-"""dlrhub's dispatch benchmark (issue 3): throughput vs a bare-aiohttp ceiling, latency at a
-steady report rate, flat cost with a big history, and isolation from a hanging webhook.
+"""dlrhub's benchmarks. The dispatch table (issue 3): throughput vs a bare-aiohttp ceiling,
+latency at a steady report rate, flat cost with a big history, and isolation from a hanging
+webhook. The end-to-end table (issue 10, scenario `endtoend`): messages sent through the
+public API, timed to their webhooks.
 
     .venv/bin/python bench/dispatch.py [--quick] [--backends sqlite,postgresql] ...
+    .venv/bin/python bench/dispatch.py --quick --scenarios endtoend [--dlrhub-src DIR]
 
 Starts everything itself (a receiver process, dlrhub processes, fresh databases) and stops
 and drops all of it at the end, on Ctrl-C or on failure. See bench/README.md.
@@ -20,31 +23,39 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from common import run
-from deploy import ReceiverClient, Topology, dlrhub_commands, start_receiver
+from deploy import ReceiverClient, Topology, dlrhub_commands, dlrhub_origin, start_receiver
+from endtoend import E2ESizes
+from endtoend_table import COLUMNS as E2E_COLUMNS
+from endtoend_table import E2ERow, run_endtoend, setups
+from endtoend_table import header as e2e_header
 from harness import BENCH_DIR, Harness
-from report import Row, machine, render, write_json
+from report import Row, machine, render, source, write_json
 from scenarios import Context
 from seeding import dlrhub_env
 from suite import Sizes, run_topology
 
-SCENARIOS = ("backlog", "latency", "flat", "isolation")
+SCENARIOS = ("backlog", "latency", "flat", "isolation", "endtoend")
 
 
 @dataclass(frozen=True)
 class Options:
     sizes: Sizes
+    e2e: E2ESizes
     topologies: list[Topology]
+    e2e_setups: list[Topology]
     scenarios: set[str]
     pg_dsn: str
     env: dict[str, str]
     output: Path
     keep_logs: bool
     profile: Path | None
+    dlrhub_src: Path | None
 
 
-def parse_args(argv: list[str] | None = None) -> Options:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes (10k backlog, 100k done)")
     p.add_argument("--backends", default="sqlite,postgresql", help="default: %(default)s")
@@ -77,6 +88,46 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="run each dlrhub process under `py-spy record` (pip install py-spy); collapsed\n"
         "stacks go to DIR/<tag>-<setup>-<process>.txt (summarise: bench/profiles.py)",
     )
+    p.add_argument(
+        "--dlrhub-src",
+        type=Path,
+        metavar="DIR",
+        help="run the dlrhub processes from another checkout's src/ (put first on their\n"
+        "PYTHONPATH); the receiver, ceiling and load generator keep this tree's code",
+    )
+    _add_endtoend_options(p)
+    return p
+
+
+def _add_endtoend_options(p: argparse.ArgumentParser) -> None:
+    e = p.add_argument_group("end to end (scenario endtoend)")
+    e.add_argument("--connections", type=int, default=32, help="client connections (32)")
+    e.add_argument("--burst", type=int, help="closed-loop sends (10,000; quick 2,000)")
+    e.add_argument("--warmup", type=int, help="sends before the burst (500; quick 200)")
+    e.add_argument("--send-rates", default="500,1000", help="open-loop sends/s (%(default)s)")
+    e.add_argument("--send-duration", type=float, help="seconds per rate (10; quick 2)")
+    e.add_argument("--stall", type=float, help="s without a webhook = lost (30; quick 10)")
+    e.add_argument("--ceiling-n", type=int, help="ceiling requests (20,000; quick 5,000)")
+
+
+def _e2e_sizes(a: argparse.Namespace, sizes: Sizes) -> E2ESizes:
+    quick = a.quick
+    return E2ESizes(
+        connections=a.connections,
+        warmup=a.warmup if a.warmup is not None else (200 if quick else 500),
+        burst=a.burst or (2_000 if quick else 10_000),
+        rates=tuple(float(x) for x in a.send_rates.split(",") if x),
+        duration_s=a.send_duration or (2.0 if quick else 10.0),
+        stall_s=a.stall or (10.0 if quick else 30.0),
+        ceiling_n=a.ceiling_n or (5_000 if quick else 20_000),
+        pools=sizes.pools,
+        repeat=sizes.repeat,
+        quick=quick,
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = _parser()
     a = p.parse_args(argv)
     quick = a.quick
     sizes = Sizes(
@@ -90,8 +141,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         repeat=max(1, a.repeat),
         webhooks=max(1, a.backlog_webhooks),
     )
+    backends = a.backends.split(",")
     topologies = []
-    for backend in a.backends.split(","):
+    for backend in backends:
         if backend not in ("sqlite", "postgresql"):
             p.error(f"unknown backend {backend!r}")
         counts = [1] if backend == "sqlite" else [int(x) for x in a.pg_workers.split(",")]
@@ -99,9 +151,23 @@ def parse_args(argv: list[str] | None = None) -> Options:
     scenarios = set(a.scenarios.split(","))
     if not scenarios <= set(SCENARIOS):
         p.error(f"scenarios are {', '.join(SCENARIOS)}")
+    if a.dlrhub_src is not None and not (a.dlrhub_src / "dlrhub" / "__init__.py").exists():
+        p.error(f"--dlrhub-src {a.dlrhub_src}: no dlrhub/__init__.py there (give the src/ dir)")
     env = {key: value for key, _, value in (item.partition("=") for item in a.env)}
     pg_dsn = a.pg_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    return Options(sizes, topologies, scenarios, pg_dsn, env, a.output, a.keep_logs, a.profile)
+    return Options(
+        sizes,
+        _e2e_sizes(a, sizes),
+        topologies,
+        setups(backends),
+        scenarios,
+        pg_dsn,
+        env,
+        a.output,
+        a.keep_logs,
+        a.profile,
+        None if a.dlrhub_src is None else a.dlrhub_src.resolve(),
+    )
 
 
 def base_env(extra: dict[str, str]) -> dict[str, str]:
@@ -122,7 +188,8 @@ def header(opts: Options, info: dict[str, object]) -> list[str]:
     return [
         f"dlrhub dispatch benchmark{' (--quick)' if s.quick else ''} · "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M}Z · commit {info['commit']}"
-        f"{' + uncommitted src changes' if info['dirty'] else ''}",
+        f"{' + uncommitted src changes' if info['dirty'] else ''}"
+        f"{'' if opts.dlrhub_src is None else f' · dlrhub processes from {opts.dlrhub_src}'}",
         f"{info['cpus']} CPU cores shared by dlrhub, the receiver, PostgreSQL and the load "
         f"generator (load average now {load}).",
         "Receiver: plain HTTP on 127.0.0.1, aiohttp in its own process, answers 200 at once. "
@@ -139,7 +206,23 @@ def header(opts: Options, info: dict[str, object]) -> list[str]:
     ]
 
 
-async def bench(opts: Options) -> list[Row]:
+def with_src(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """`env` for the dlrhub processes: `src` first on PYTHONPATH (before the installed one)."""
+    if src is None:
+        return env
+    paths = [str(src), *filter(None, [env.get("PYTHONPATH")])]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def check_origin(env: dict[str, str], src: Path | None) -> str:
+    """Which dlrhub the processes import; with `--dlrhub-src`, it must be that one."""
+    origin = dlrhub_origin(env)
+    if src is not None and not Path(origin).resolve().is_relative_to(src):
+        raise RuntimeError(f"--dlrhub-src {src}: the dlrhub processes import {origin} instead")
+    return origin
+
+
+async def bench(opts: Options) -> tuple[list[Row], list[E2ERow]]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -150,46 +233,72 @@ async def bench(opts: Options) -> list[Row]:
         opts.profile.mkdir(parents=True, exist_ok=True)
     atexit.register(harness.close_sync)
     rows: list[Row] = []
+    e2e_rows: list[E2ERow] = []
     try:
         if any(t.backend == "postgresql" for t in opts.topologies):
             for name in await harness.drop_stale():
                 print(f"dropped stale database {name}", file=sys.stderr)
         env = base_env(opts.env)
+        dlrhub_env_ = with_src(env, opts.dlrhub_src)
+        check_origin(dlrhub_env_, opts.dlrhub_src)
         _, receiver_url = await start_receiver(harness, env)
         async with ReceiverClient(receiver_url) as receiver:
             ctx = Context(
                 harness=harness,
                 receiver_url=receiver_url,
                 receiver=receiver,
-                env=env,
-                commands=dlrhub_commands(),
+                env=dlrhub_env_,
+                commands=dlrhub_commands(dlrhub_env_),
                 carrier_token=secrets.token_urlsafe(16),
                 done_rows=opts.sizes.done,
+                tool_env=env,
             )
-            for topology in opts.topologies:
-                rows += await run_topology(ctx, topology, opts.sizes, opts.scenarios)
+            if opts.scenarios - {"endtoend"}:
+                for topology in opts.topologies:
+                    rows += await run_topology(ctx, topology, opts.sizes, opts.scenarios)
+            if "endtoend" in opts.scenarios:
+                for topology in opts.e2e_setups:
+                    e2e_rows += await run_endtoend(ctx, topology, opts.e2e)
     finally:
         if opts.keep_logs:
             print(f"logs kept in {harness.workdir}", file=sys.stderr)
         await harness.close()
-    return rows
+    return rows, e2e_rows
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     info = machine()
+    src = source(opts.dlrhub_src)
+    info["dlrhub_src"] = src
     head = header(opts, info)
     try:
-        rows = run(bench(opts))
+        rows, e2e_rows = run(bench(opts))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             "interrupted: every process and database the benchmark started is gone", file=sys.stderr
         )
         return 130
-    print(render(rows, head))
-    write_json(opts.output, rows, {"header": head, "machine": info, "sizes": vars(opts.sizes)})
+    e2e_head = e2e_header(opts.e2e, _source_line(src))
+    if rows:
+        print(render(rows, head))
+    if e2e_rows:
+        print(("\n" if rows else "") + render(e2e_rows, e2e_head, E2E_COLUMNS))
+    meta = {"header": head, "machine": info, "sizes": vars(opts.sizes)}
+    meta.update(endtoend_header=e2e_head, endtoend_sizes=vars(opts.e2e))
+    write_json(opts.output, rows, meta, e2e_rows)
     print(f"\nresults: {opts.output}")
-    return 1 if any("error" in row.details for row in rows) else 0
+    failed = [r.details for r in rows] + [r.details for r in e2e_rows]
+    return 1 if any("error" in details for details in failed) else 0
+
+
+def _source_line(src: dict[str, Any]) -> str:
+    dirty = " + uncommitted changes" if src["dirty"] else ""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M}Z · dlrhub from {src['src']} "
+        f"(commit {src['commit']}{dirty}) · load average {load}"
+    )
 
 
 if __name__ == "__main__":

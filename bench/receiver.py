@@ -5,8 +5,8 @@
 Prints `PORT <n>` on its first stdout line once it listens. Endpoints:
 
 - `POST /hook/{tag}`: answers 200 at once; counts the arrival under `tag` (first and last
-  arrival time, distinct `webhook-id`s). A tag starting with `lat` also records, per payload
-  `messageId`, when it first arrived (the latency scenario).
+  arrival time, distinct `webhook-id`s). A tag starting with `lat` or `e2e` also records, per
+  payload `messageId`, when it first arrived (the latency and end-to-end scenarios).
 - `POST /hang/{tag}`: counts, then sleeps 10 s before answering (longer than dlrhub's 5 s
   timeout): a webhook that never answers.
 - `GET /stats`: `{tag: {count, unique, first, last}}`; `GET /arrivals/{tag}`:
@@ -71,7 +71,7 @@ class Receiver:
         tag = request.match_info["tag"]
         tally = self.tally(tag)
         tally.hit(now, request.headers.get("webhook-id"))
-        if tag.startswith("lat"):
+        if tag.startswith(("lat", "e2e")):
             message_id = _message_id(body)
             if message_id is not None:
                 tally.arrivals.setdefault(message_id, now)

@@ -6,10 +6,11 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 COLUMNS = (
     ("setup", "<"),
@@ -80,29 +81,47 @@ def _ms(value: float | None) -> str:
     return f"{value:.1f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
-def render(rows: list[Row], header: list[str]) -> str:
-    table = [[name for name, _ in COLUMNS], *(row.cells() for row in rows)]
+fmt_num, fmt_ms = _num, _ms  # for the end-to-end table
+
+
+class TableRow(Protocol):
+    """What `render` needs of a row (the dispatch `Row`, the end-to-end `E2ERow`)."""
+
+    setup: str
+    notes: list[str]
+
+    def cells(self) -> list[str]: ...
+
+
+def render(
+    rows: Sequence[TableRow],
+    header: list[str],
+    columns: tuple[tuple[str, str], ...] = COLUMNS,
+) -> str:
+    table = [[name for name, _ in columns], *(row.cells() for row in rows)]
     footnotes: list[str] = []
     for row, cells in zip(rows, table[1:], strict=True):
         for note in row.notes:
-            footnotes.append(f"[{len(footnotes) + 1}] {row.setup}, {row.scenario}: {note}")
+            footnotes.append(f"[{len(footnotes) + 1}] {row.setup}, {cells[1]}: {note}")
             cells[-1] += f" [{len(footnotes)}]"
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
-    rule = "-" * len(line(table[0], widths))
-    out = [*header, rule, line(table[0], widths), rule]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    rule = "-" * len(line(table[0], widths, columns))
+    out = [*header, rule, line(table[0], widths, columns), rule]
     previous = None
     for row, cells in zip(rows, table[1:], strict=True):
         if previous is not None and row.setup != previous:
             out.append("")
-        out.append(line(cells, widths))
+        out.append(line(cells, widths, columns))
         previous = row.setup
     return "\n".join([*out, rule, *footnotes])
 
 
-def line(cells: list[str], widths: list[int]) -> str:
+def line(
+    cells: list[str], widths: list[int], columns: tuple[tuple[str, str], ...] = COLUMNS
+) -> str:
     parts = [
         f"{cell:{align}{width}}"
-        for cell, (_, align), width in zip(cells, COLUMNS, widths, strict=True)
+        for cell, (_, align), width in zip(cells, columns, widths, strict=True)
     ]
     return "  ".join(parts).rstrip()
 
@@ -118,20 +137,40 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, cwd: Path | None = None) -> str:
     try:
         return subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=cwd or Path(__file__).parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
 
 
-def write_json(path: Path, rows: list[Row], meta: dict[str, Any]) -> None:
+def source(path: Path | None) -> dict[str, Any]:
+    """The dlrhub checkout the processes run (`--dlrhub-src`), or this tree's."""
+    where = Path(__file__).parent if path is None else path
+    return {
+        "src": str(path) if path is not None else "this tree",
+        "commit": _git("rev-parse", "--short", "HEAD", cwd=where),
+        "dirty": bool(_git("status", "--porcelain", "--", ".", cwd=where)),
+    }
+
+
+def write_json(
+    path: Path,
+    rows: list[Row],
+    meta: dict[str, Any],
+    endtoend: Sequence[Any] = (),
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **meta,
         "rows": [{**asdict(row), "ratio": row.ratio} for row in rows],
+        "endtoend": [{**asdict(row), "ratio": row.ratio} for row in endtoend],
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")

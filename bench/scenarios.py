@@ -32,6 +32,9 @@ class Context:
     commands: set[str]
     carrier_token: str
     done_rows: int
+    # The bench's own helpers' environment (ceiling, load generator): `env` without
+    # `--dlrhub-src` on PYTHONPATH. Empty: the same as `env`.
+    tool_env: dict[str, str] = field(default_factory=dict)
     templates: dict[tuple[str, str], str] = field(default_factory=dict)
     _tags: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -173,7 +176,7 @@ async def ceiling(ctx: Context, n: int, pools: list[int], repeat: int = 1) -> di
         for _ in range(repeat):
             tag = ctx.tag(f"ceil{pool}-")
             url = f"{ctx.receiver_url}/hook/{tag}"
-            result = await run_ceiling(ctx.harness, ctx.env, url, n, pool)
+            result = await run_ceiling(ctx.harness, ctx.tool_env or ctx.env, url, n, pool)
             stats = await ctx.receiver.stats(tag)
             rate = stats["count"] / max(stats["last"] - stats["first"], 1e-9)
             runs.append((rate, 1000 * result["cpu_s"] / max(result["sent"], 1)))
