@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dlrhub.domain.api_keys import MAX_KEY_CACHE_S
 from dlrhub.domain.carrier import parse_tokens
 from dlrhub.domain.retry import DEFAULT_SCHEDULE, parse_schedule
 from dlrhub.domain.urlpolicy import UrlPolicy
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     dashboard_secret: str | None = None
     # Behind a TLS proxy: the proxy addresses whose X-Forwarded-* headers are trusted (uvicorn).
     forwarded_allow_ips: str | None = None
+    # How long a process may accept an API key it found live without reading its row again:
+    # a key revoked elsewhere is refused within this time (SPEC §14 allows at most 5 s).
+    api_key_cache_s: float = Field(default=2.0, ge=0, le=MAX_KEY_CACHE_S)
     # Failed dashboard sign-ins allowed per client address and minute (SPEC §14).
     sign_in_failures_per_minute: int = Field(default=10, ge=1)
 

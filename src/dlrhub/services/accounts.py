@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.domain.api_keys import UsageMemo, canonical_key_id, check_key_name
+from dlrhub.domain.api_keys import RecentKeys, UsageMemo, canonical_key_id, check_key_name
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from dlrhub.domain.phone import require_e164
@@ -60,10 +60,13 @@ class AuthenticatedKey:
 
 
 class AccountService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, key_cache: timedelta = timedelta(seconds=2)
+    ) -> None:
         self._db = db
         self._clock = clock
         self._usage = UsageMemo()
+        self._live_keys = RecentKeys[store.LiveKey](key_cache)
 
     async def create(self, name: str, *, key_name: str = DEFAULT_KEY_NAME) -> NewAccount:
         name = name.strip()
@@ -104,7 +107,9 @@ class AccountService:
         now = self._clock()
         async with self._db.transaction() as conn:
             await store.revoke_api_keys(conn, account_id, now, names=(name, *also))
-            return await self._insert_key(conn, account_id, name, now)
+            new_key = await self._insert_key(conn, account_id, name, now)
+        self._live_keys.forget_all()  # after the commit: see RecentKeys
+        return new_key
 
     async def list_keys(self, account_id: str) -> list[ApiKeyRecord]:
         async with self._db.reading() as conn:
@@ -119,6 +124,7 @@ class AccountService:
         async with self._db.transaction() as conn:
             await store.revoke_api_keys(conn, account_id, self._clock(), key_id=canonical)
             revoked = await store.api_key(conn, account_id, canonical)
+        self._live_keys.forget_all()  # after the commit: see RecentKeys
         if revoked is None:
             raise NotFound(f"no API key {key_id!r}")
         log.info("API key revoked", account_id=account_id, key_id=canonical)
@@ -145,15 +151,20 @@ class AccountService:
 
     async def authenticate_key(self, api_key: str | None) -> AuthenticatedKey:
         """The account and key of an API key; `Unauthorized` for a missing, unknown or revoked
-        one. Every call reads the key's row, so a revocation is refused at once by every
-        process; the key's last use is written at most once a minute."""
+        one. A key found live is remembered for `key_cache` (at most 5 s): a revocation is
+        refused at once by this process and within that time by every other. The key's last
+        use is written at most once a minute."""
         if not api_key:
             raise Unauthorized("missing X-Api-Key header")
-        async with self._db.reading() as conn:
-            live = await store.live_key_for_hash(conn, token_digest(api_key))
+        digest, now = token_digest(api_key), self._clock()
+        live = self._live_keys.get(digest, now)
         if live is None:
-            raise Unauthorized("unknown or revoked API key")
-        now = self._clock()
+            epoch = self._live_keys.epoch
+            async with self._db.reading() as conn:
+                live = await store.live_key_for_hash(conn, digest)
+            if live is None:
+                raise Unauthorized("unknown or revoked API key")
+            self._live_keys.put(digest, live, now, epoch=epoch)
         if self._usage.due(live.key_id, live.last_used_at, now):
             await self._record_use(live.key_id, now)
         return AuthenticatedKey(account_id=live.account_id, key_id=live.key_id)

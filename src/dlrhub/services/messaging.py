@@ -13,6 +13,7 @@ from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
 from dlrhub.domain.simulation import simulated_outcome
 from dlrhub.domain.status import Channel, MessageStatus
+from dlrhub.services.group_commit import GroupCommit
 from dlrhub.services.status_changes import record_inbound
 from dlrhub.store import accounts as account_store
 from dlrhub.store import messages as store
@@ -30,17 +31,45 @@ def _could_exist(customer_message_id: str) -> bool:
     return "\x00" not in customer_message_id
 
 
-async def _check_sender_number(conn: AsyncConnection, account_id: str, fields: SendFields) -> None:
-    """A WhatsApp message leaves from one of the account's own business numbers (SPEC §2):
-    sending from another account's number would speak in its name."""
-    number = fields.phone_number_id
-    if fields.channel is not Channel.WHATSAPP or number is None:
-        return
-    if await account_store.waba_owner(conn, number) != account_id:
-        problem = "must be one of your business numbers (GET /whatsapp/numbers)"
-        raise InvalidInput(
-            f"phoneNumberId {problem}", errors=[FieldError("phoneNumberId", problem)]
-        )
+def _not_your_number() -> InvalidInput:
+    problem = "must be one of your business numbers (GET /whatsapp/numbers)"
+    return InvalidInput(f"phoneNumberId {problem}", errors=[FieldError("phoneNumberId", problem)])
+
+
+async def store_sends(
+    conn: AsyncConnection, sends: list[store.NewMessage]
+) -> list[MessageRecord | Exception]:
+    """Store a batch of sends in the caller's transaction, with the checks each send needs:
+    the stored message, or the exception that refuses it (the others are stored regardless).
+
+    A WhatsApp message leaves from one of the account's own business numbers (SPEC §2):
+    sending from another account's number would speak in its name. A messageId already
+    used by the account (before, or earlier in this batch) is `Duplicate`.
+    """
+    records = [send.record for send in sends]
+    owners = await account_store.waba_owners(
+        conn,
+        [r.phone_number_id for r in records if r.channel is Channel.WHATSAPP and r.phone_number_id],
+    )
+    taken = await store.taken_customer_ids(
+        conn, [(r.account_id, r.customer_message_id) for r in records]
+    )
+    results: list[MessageRecord | Exception] = []
+    accepted: list[store.NewMessage] = []
+    for send, record in zip(sends, records, strict=True):
+        number = record.phone_number_id
+        foreign = number is not None and owners.get(number) != record.account_id
+        if record.channel is Channel.WHATSAPP and foreign:
+            results.append(_not_your_number())
+            continue
+        if (record.account_id, record.customer_message_id) in taken:
+            results.append(Duplicate("messageId already used"))
+            continue
+        taken.add((record.account_id, record.customer_message_id))
+        accepted.append(send)
+        results.append(record)
+    await store.insert_messages(conn, accepted)
+    return results
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,11 @@ class MessagingService:
         self._signals = signals
         self._clock = clock
         self._simulator_delay = simulator_delay
+        # Concurrent sends share transactions: one each capped the API at a few hundred a
+        # second, the writers taking turns (services/group_commit.py).
+        self._sends = GroupCommit[store.NewMessage, MessageRecord](
+            db, store_sends, after_commit=self._wake_simulator
+        )
         # Channels with a real carrier connector configured; none ships yet (see README).
         self._carrier_channels = carrier_channels
 
@@ -107,21 +141,22 @@ class MessagingService:
         # A simulated message carries the simulator's first step, in the same row.
         sim_next = simulated_outcome(fields.destination) if fields.simulation else None
         try:
-            async with self._db.transaction() as conn:
-                await _check_sender_number(conn, account_id, fields)
-                await store.insert_message(
-                    conn,
+            stored = await self._sends.submit(
+                store.NewMessage(
                     message,
                     sim_next=sim_next,
                     sim_due_at=now + self._simulator_delay if sim_next else None,
                 )
+            )
         except Duplicate:
             if customer_message_id is None:
                 raise
             return await self._replayed(account_id, customer_message_id, fingerprint)
-        if fields.simulation:
+        return SendResult(stored, created=True)
+
+    def _wake_simulator(self, stored: list[MessageRecord]) -> None:
+        if any(message.simulation for message in stored):
             self._signals.simulation_queued()
-        return SendResult(message, created=True)
 
     async def _replayed(
         self, account_id: str, customer_message_id: str, fingerprint: str

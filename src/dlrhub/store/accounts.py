@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -196,6 +197,18 @@ async def waba_owner(conn: AsyncConnection, number: str) -> str | None:
     return (
         await conn.execute(select(waba_numbers.c.account_id).where(waba_numbers.c.number == number))
     ).scalar_one_or_none()
+
+
+async def waba_owners(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, str]:
+    """The owning account of each of these business numbers that is registered."""
+    if not numbers:
+        return {}
+    rows = await conn.execute(
+        select(waba_numbers.c.number, waba_numbers.c.account_id).where(
+            waba_numbers.c.number.in_(sorted(set(numbers)))
+        )
+    )
+    return {row.number: row.account_id for row in rows}
 
 
 async def list_waba_numbers(conn: AsyncConnection, account_id: str) -> list[tuple[str, datetime]]:

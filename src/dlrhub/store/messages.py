@@ -15,22 +15,47 @@ from dlrhub.store.records import MessageRecord
 from dlrhub.store.schema import messages
 
 
-async def insert_message(
-    conn: AsyncConnection,
-    message: MessageRecord,
-    *,
-    sim_next: MessageStatus | None,
-    sim_due_at: datetime | None,
-) -> None:
-    values = asdict(message) | {
-        "channel": message.channel.value,
-        "status": message.status.value,
-        "sim_next": None if sim_next is None else sim_next.value,
-        "sim_due_at": sim_due_at,
-    }
-    await conn.execute(messages.insert().values(**values))
-    if sim_due_at is not None:
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to store, with the simulator's first step for a simulated one."""
+
+    record: MessageRecord
+    sim_next: MessageStatus | None
+    sim_due_at: datetime | None
+
+
+async def insert_messages(conn: AsyncConnection, new: Sequence[NewMessage]) -> None:
+    """Insert many messages in one statement; wakes the simulators if any is simulated."""
+    if not new:
+        return
+    rows = [
+        asdict(message.record)
+        | {
+            "channel": message.record.channel.value,
+            "status": message.record.status.value,
+            "sim_next": None if message.sim_next is None else message.sim_next.value,
+            "sim_due_at": message.sim_due_at,
+        }
+        for message in new
+    ]
+    await conn.execute(messages.insert(), rows)
+    if any(message.sim_due_at is not None for message in new):
         await notify(conn, SIMULATION_CHANNEL)
+
+
+async def taken_customer_ids(
+    conn: AsyncConnection, wanted: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which of these (account id, customerMessageId) pairs a stored message already has."""
+    if not wanted:
+        return set()
+    rows = await conn.execute(
+        select(messages.c.account_id, messages.c.customer_message_id).where(
+            messages.c.customer_message_id.in_(sorted({cid for _, cid in wanted}))
+        )
+    )
+    pairs = set(wanted)
+    return {(row.account_id, row.customer_message_id) for row in rows} & pairs
 
 
 async def by_customer_id(

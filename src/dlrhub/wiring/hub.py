@@ -60,7 +60,7 @@ class Hub:
         messaging = MessagingService(
             db, signals, clock, simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms)
         )
-        accounts = AccountService(db, clock)
+        accounts = AccountService(db, clock, key_cache=timedelta(seconds=settings.api_key_cache_s))
         return cls(
             settings=settings,
             db=db,
