@@ -4,9 +4,8 @@ Both databases, real HTTPS receivers, the real dispatcher in-process."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,10 @@ from tests.support.inprocess import serving
 from tests.support.receiver import Receiver, Reply
 from tests.support.stack import make_settings
 from tests.support.tls import TestTLS, make_tls
+from tests.support.waiting import wait_until
 
 HOOK = "/api/partner-gateway/v1/webhooks/delivery-status"
+DELIVERIES = "/api/partner-gateway/v1/deliveries"
 
 
 @pytest.fixture
@@ -41,8 +42,9 @@ async def _account_with_webhook(hub: Hub, name: str, url: str) -> AccountKey:
     return AccountKey(created.account_id, created.api_key)
 
 
-async def _inbound(hub: Hub, account: AccountKey, count: int) -> None:
-    for i in range(count):
+async def _inbound(hub: Hub, account: AccountKey, count: int) -> list[str]:
+    """Store `count` inbound messages for `account`; return their event ids."""
+    return [
         await hub.messaging.receive_inbound(
             account.account_id,
             source=f"+3934000{i:05d}",
@@ -50,19 +52,13 @@ async def _inbound(hub: Hub, account: AccountKey, count: int) -> None:
             channel=Channel.SMS,
             text=f"reply {i}",
         )
+        for i in range(count)
+    ]
 
 
 def _gauge(workers: Workers, name: str) -> float:
     value = workers.metrics.registry.get_sample_value(name)
     return 0.0 if value is None else value
-
-
-async def _until(condition: Any, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_hanging_webhook_does_not_starve_healthy_ones_and_circuit_cycles(
@@ -75,7 +71,7 @@ async def test_hanging_webhook_does_not_starve_healthy_ones_and_circuit_cycles(
         max_in_flight=8,
         max_in_flight_per_webhook=2,
         circuit_threshold=3,
-        circuit_cooldown_s=3.0,
+        circuit_cooldown_s=6.0,  # open well past the marker below, even under load
         retry_schedule="1,1,1,1,1,1,1,1",
     )
     with Receiver(tls) as hanging, Receiver(tls) as healthy:
@@ -91,20 +87,22 @@ async def test_hanging_webhook_does_not_starve_healthy_ones_and_circuit_cycles(
         workers = Workers(hub)
         workers.start()
         try:
-            started = time.monotonic()
             await healthy.await_for(100, timeout=15)
-            healthy_seconds = time.monotonic() - started
             # The stuck webhook needs ≥ 10 s for its 20 deliveries (1 s timeout, 2 at a time);
             # the healthy ones finish while most of those are still waiting, so they did not
-            # queue behind them.
+            # queue behind them. Counted in attempts, not seconds: load cannot flake it.
             assert len(hanging.requests) <= 8, "stuck deliveries went ahead of healthy ones"
-            assert healthy_seconds < 8, f"healthy deliveries took {healthy_seconds:.1f} s"
-            await _until(
-                lambda: _gauge(workers, "dlrhub_open_circuits") >= 1, 10, "the circuit to open"
+            await wait_until(
+                lambda: _gauge(workers, "dlrhub_open_circuits") >= 1,
+                timeout=10,
+                what="the circuit to open",
             )
             attempts_while_open = len(hanging.requests)
-            await asyncio.sleep(0.5)
-            assert len(hanging.requests) == attempts_while_open  # paused: nothing sent
+            # Paused: a marker event queued now for a healthy webhook is claimed after the
+            # stuck ones (most overdue first) unless the open circuit leaves them out.
+            await _inbound(hub, fine[0], 1)
+            await healthy.await_for(101, timeout=5)
+            assert len(hanging.requests) == attempts_while_open
             hanging.default_reply = Reply(200)  # the endpoint recovers
 
             def stuck_events_arrived() -> int:
@@ -112,9 +110,13 @@ async def test_hanging_webhook_does_not_starve_healthy_ones_and_circuit_cycles(
                 return len({r.header("webhook-id") for r in hanging.requests})
 
             # Every stuck event arrives once the circuit closes.
-            await _until(lambda: stuck_events_arrived() == 20, 30, "all 20 stuck events")
-            await _until(
-                lambda: _gauge(workers, "dlrhub_open_circuits") == 0, 10, "the circuit to close"
+            await wait_until(
+                lambda: stuck_events_arrived() == 20, timeout=30, what="all 20 stuck events"
+            )
+            await wait_until(
+                lambda: _gauge(workers, "dlrhub_open_circuits") == 0,
+                timeout=10,
+                what="the circuit to close",
             )
         finally:
             await workers.stop()
@@ -143,44 +145,77 @@ async def failing_setup(
     await hub.db.dispose()
 
 
+async def _deliveries(client: httpx.AsyncClient, account: AccountKey) -> list[dict[str, Any]]:
+    response = await client.get(DELIVERIES, headers=account.headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
 async def test_webhook_failing_too_long_is_disabled_visibly_and_can_be_enabled(
-    failing_setup: tuple[Hub, httpx.AsyncClient, Receiver],
+    failing_setup: tuple[Hub, httpx.AsyncClient, Receiver], tls: TestTLS
 ) -> None:
     hub, client, receiver = failing_setup
     account = await _account_with_webhook(hub, "flaky", f"{receiver.url}/hook")
-    await _inbound(hub, account, 1)
+    [waiting_event] = await _inbound(hub, account, 1)
 
-    async def disabled() -> dict[str, Any]:
+    async def view() -> dict[str, Any]:
         body: dict[str, Any] = (await client.get(HOOK, headers=account.headers)).json()
         return body
 
-    deadline = time.monotonic() + 15
-    while (await disabled())["disabledAt"] is None:
-        assert time.monotonic() < deadline, "the webhook was never disabled"
-        await asyncio.sleep(0.1)
-    view = await disabled()
-    assert "every attempt failed" in view["disabledReason"]
+    disabled = await wait_until(
+        lambda: _disabled(view), timeout=15, what="the webhook to be disabled"
+    )
+    assert "every attempt failed" in disabled["disabledReason"]
     failing = await hub.operations.failing_webhooks()
     assert [f.url for f in failing] == [f"{receiver.url}/hook"]
-    assert failing[0].disabled_reason == view["disabledReason"]
+    assert failing[0].disabled_reason == disabled["disabledReason"]
 
-    # Disabled: nothing is attempted and new events are not queued for it.
-    await asyncio.sleep(0.5)
-    before = len(receiver.requests)
+    # Disabled: new events are not queued for it (the queueing is part of storing the event,
+    # so this is exact at once) ...
+    [waiting] = await _deliveries(client, account)
+    assert (waiting["eventId"], waiting["status"]) == (waiting_event, "failed")
     await _inbound(hub, account, 1)
-    await asyncio.sleep(1.0)
+    assert [d["id"] for d in await _deliveries(client, account)] == [waiting["id"]]
+    # ... and its waiting delivery is not attempted: once it is due, a marker event of another
+    # account is delivered. Claims take the most overdue first, so a dispatcher that ignored
+    # the disabled state would have attempted the waiting delivery before the marker.
+    # nextAttemptAt is shown in whole seconds: the real moment is within the second after it.
+    shown = datetime.fromisoformat(waiting["nextAttemptAt"].replace("Z", "+00:00"))
+    due = shown + timedelta(seconds=1)
+    await wait_until(lambda: datetime.now(UTC) > due, what="the waiting delivery to be due")
+    before = len(receiver.requests)
+    with Receiver(tls) as marker_receiver:
+        marker = await _account_with_webhook(hub, "marker", f"{marker_receiver.url}/marker")
+        await _inbound(hub, marker, 1)
+        await wait_until(lambda: _succeeded(client, marker), what="the marker to be delivered")
     assert len(receiver.requests) == before
+    [still] = await _deliveries(client, account)
+    assert (still["status"], still["attempts"]) == ("failed", waiting["attempts"])
 
     receiver.default_reply = Reply(200)
     enabled = await client.post(
         f"{HOOK.rsplit('/', 1)[0]}/delivery-status/enable", headers=account.headers
     )
     assert enabled.status_code == 204
-    assert (await disabled())["disabledAt"] is None
-    # The delivery that was waiting resumes and succeeds.
-    await receiver.await_for(1, timeout=10, predicate=lambda r: True)
-    await _until(lambda: receiver.requests[-1].body != b"", 5, "a delivery after enabling")
+    assert (await view())["disabledAt"] is None
+    # The delivery that was waiting resumes and succeeds: that very event, one more attempt.
+    await wait_until(lambda: _succeeded(client, account), what="the waiting delivery")
+    [done] = await _deliveries(client, account)
+    assert (done["id"], done["attempts"]) == (waiting["id"], waiting["attempts"] + 1)
+    [last] = receiver.requests[before:]
+    assert last.header("webhook-id") == waiting_event
     assert await hub.operations.failing_webhooks() == []
+
+
+async def _disabled(view: Any) -> dict[str, Any] | None:
+    body: dict[str, Any] = await view()
+    return body if body["disabledAt"] is not None else None
+
+
+async def _succeeded(client: httpx.AsyncClient, account: AccountKey) -> bool:
+    items = await _deliveries(client, account)
+    return bool(items) and all(item["status"] == "succeeded" for item in items)
 
 
 async def test_enable_unknown_webhook_is_404(api: httpx.AsyncClient, account: AccountKey) -> None:
