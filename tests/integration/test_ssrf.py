@@ -30,6 +30,7 @@ from dlrhub.domain.urlpolicy import UrlPolicy, check_callback_url, client_url
 from dlrhub.outbound.client import (
     DeliveryClient,
     PolicyRefusal,
+    PolicyResolver,
     guarded_socket,
     policy_connector,
     tls_context,
@@ -406,3 +407,23 @@ def test_the_socket_factory_judges_each_address(
     else:
         with guarded_socket(info) as sock:
             assert sock.family == family
+
+
+async def test_the_resolver_refuses_a_name_with_only_non_public_answers() -> None:
+    """The first line at connect time, before any socket: a name that resolves only to
+    non-public addresses is refused, without naming them, and a public one passes; dev
+    mode (private targets allowed) passes every answer through."""
+    table = {"private.customer.example": "127.0.0.1", "public.customer.example": "8.8.8.8"}
+    guarded = PolicyResolver(allow_private=False, inner=HostsResolver(table))
+    try:
+        [public] = await guarded.resolve("public.customer.example", 443)
+        assert public["host"] == "8.8.8.8"
+        with pytest.raises(PolicyRefusal) as excinfo:
+            await guarded.resolve("private.customer.example", 443)
+        assert no_address(str(excinfo.value))
+        dev = PolicyResolver(allow_private=True, inner=HostsResolver(table))
+        [loopback] = await dev.resolve("private.customer.example", 443)
+        assert loopback["host"] == "127.0.0.1"
+        await dev.close()
+    finally:
+        await guarded.close()
