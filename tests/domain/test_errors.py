@@ -7,8 +7,11 @@ from dlrhub.domain.errors import (
     DlrhubError,
     FieldError,
     InvalidInput,
+    LimitReached,
     NotFound,
+    OverLimit,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     Unprocessable,
 )
@@ -48,3 +51,24 @@ def test_field_error_is_frozen() -> None:
     field_error = FieldError("a", "b")
     with pytest.raises(AttributeError):
         field_error.field = "c"  # type: ignore[misc]
+
+
+def test_limit_errors_name_the_limit_and_its_value() -> None:
+    reached = LimitReached("too many webhooks", limit="MAX_WEBHOOKS_PER_ACCOUNT", value=20)
+    assert (reached.status, reached.title, reached.detail) == (
+        422,
+        "Limit reached",
+        "too many webhooks",
+    )
+    assert (reached.limit, reached.value) == ("MAX_WEBHOOKS_PER_ACCOUNT", 20)
+    limited = RateLimited("slow down", limit="TEST_RATE_PER_MINUTE", value=10, retry_after_s=7)
+    assert (limited.status, limited.title, limited.detail) == (
+        429,
+        "Too many requests",
+        "slow down",
+    )
+    assert (limited.limit, limited.value, limited.retry_after_s) == ("TEST_RATE_PER_MINUTE", 10, 7)
+    assert isinstance(limited, OverLimit)
+    assert isinstance(reached, OverLimit)
+    assert limited.errors == []
+    assert reached.errors == []

@@ -7,10 +7,11 @@ import pytest
 from dlrhub.domain.outgoing import (
     PROTECTED_HEADERS,
     RESPONSE_EXCERPT_BYTES,
+    json_event_request,
     response_excerpt,
     signed_request,
 )
-from dlrhub.domain.signing import new_secret
+from dlrhub.domain.signing import new_secret, signature_headers
 from dlrhub.domain.webhook_rules import header_name_problem
 
 OWNED = sorted(PROTECTED_HEADERS)
@@ -59,3 +60,26 @@ def test_a_stored_custom_header_dlrhub_owns_is_never_sent(name: str) -> None:
 def test_response_excerpt(body: bytes, excerpt: str) -> None:
     assert RESPONSE_EXCERPT_BYTES == 1024
     assert response_excerpt(body) == excerpt
+
+
+def test_the_delivery_status_request_posts_the_event_json_signed_as_is() -> None:
+    secret = new_secret(bytes(range(32)))
+    payload = b'{"eventType":"DELIVERY"}'
+    request = json_event_request(
+        url="https://hooks.example.com/dlr",
+        payload_json=payload,
+        event_id="evt_9",
+        secrets=[secret],
+        timestamp=1_700_000_000,
+        user_agent="dlrhub/9",
+    )
+    assert (request.method, request.url, request.body) == (
+        "POST",
+        "https://hooks.example.com/dlr",
+        payload,
+    )
+    assert request.headers == {
+        "User-Agent": "dlrhub/9",
+        "Content-Type": "application/json",
+        **signature_headers([secret], "evt_9", 1_700_000_000, payload),
+    }
