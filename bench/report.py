@@ -133,7 +133,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_avg_at_start": os.getloadavg(),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--", "src")),
+        "dirty": bool(_git("status", "--porcelain", "--", ":/src")),  # from the repo's root
     }
 
 
@@ -152,7 +152,7 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 
 def source(path: Path | None) -> dict[str, Any]:
     """The dlrhub checkout the processes run (`--dlrhub-src`), or this tree's."""
-    where = Path(__file__).parent if path is None else path
+    where = Path(__file__).resolve().parents[1] / "src" if path is None else path
     return {
         "src": str(path) if path is not None else "this tree",
         "commit": _git("rev-parse", "--short", "HEAD", cwd=where),
