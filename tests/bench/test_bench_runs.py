@@ -12,7 +12,9 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("script", ["dispatch.py", "ceiling.py", "receiver.py", "profiles.py"])
+@pytest.mark.parametrize(
+    "script", ["dispatch.py", "ceiling.py", "receiver.py", "profiles.py", "loadgen.py"]
+)
 def test_bench_script_starts(script: str) -> None:
     result = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"],
