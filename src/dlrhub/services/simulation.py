@@ -18,9 +18,7 @@ from dlrhub.services.status_changes import (
 )
 from dlrhub.store import messages as store
 from dlrhub.store.database import Database
-from dlrhub.store.messages import SimulationStep
-
-STEP_LEASE = timedelta(seconds=30)
+from dlrhub.store.records import MessageRecord
 
 
 class SimulatedReports:
@@ -35,22 +33,23 @@ class SimulatedReports:
         path every carrier uses, and schedule what follows; returns how many steps were taken
         and whether deliveries were queued.
 
-        Claim, reports and the next steps share the transaction: a crash anywhere leaves the
-        steps due again once their lease runs out, never applied without their follow-up.
+        The locked steps, their reports and the next steps share the transaction: a crash
+        anywhere leaves the steps due again, never applied without their follow-up.
         """
         now = self._clock()
         async with self._db.transaction() as conn:
-            due = await store.claim_simulations(conn, now, now + STEP_LEASE, self._batch)
+            due = await store.lock_due_simulations(conn, now, self._batch)
             outcomes, queued = await apply_carrier_reports(
                 conn,
-                [CarrierReport(s.message_id, s.status, simulated_error(s.status)) for s in due],
+                [CarrierReport(m.id, status, simulated_error(status)) for m, status in due],
                 now=now,
+                locked={message.id: message for message, _ in due},
             )
             await store.schedule_simulations(
                 conn,
                 [
-                    self._next_step(s, outcome, now)
-                    for s, outcome in zip(due, outcomes, strict=True)
+                    self._next_step(message, status, outcome, now)
+                    for (message, status), outcome in zip(due, outcomes, strict=True)
                 ],
             )
         return len(due), bool(queued)
@@ -62,12 +61,16 @@ class SimulatedReports:
         return None if due is None else max(0.0, (due - self._clock()).total_seconds())
 
     def _next_step(
-        self, step: SimulationStep, outcome: CarrierReportOutcome, now: datetime
+        self,
+        message: MessageRecord,
+        reported: MessageStatus,
+        outcome: CarrierReportOutcome,
+        now: datetime,
     ) -> tuple[str, MessageStatus | None, datetime | None]:
         """READ follows a DELIVERED that was applied (on channels with read receipts);
         otherwise the message's simulation is over."""
         if outcome is CarrierReportOutcome.APPLIED and simulated_read_follows(
-            step.destination, step.channel, step.status
+            message.destination, message.channel, reported
         ):
-            return step.message_id, MessageStatus.READ, now + self._delay
-        return step.message_id, None, None
+            return message.id, MessageStatus.READ, now + self._delay
+        return message.id, None, None

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -144,17 +144,27 @@ class CarrierReport:
 
 
 async def apply_carrier_reports(
-    conn: AsyncConnection, reports: Sequence[CarrierReport], *, now: datetime
+    conn: AsyncConnection,
+    reports: Sequence[CarrierReport],
+    *,
+    now: datetime,
+    locked: Mapping[str, MessageRecord] | None = None,
 ) -> tuple[list[CarrierReportOutcome], int]:
     """Apply many reports in the caller's transaction with a fixed number of statements:
     each report's outcome, and the deliveries queued in all.
 
     The messages are locked first, so the moves computed here from what was read are the
-    moves written. Reports on the same message apply in order, as they would one by one.
+    moves written; `locked`: the reports' messages as the caller already locked them in
+    this transaction (not read again). Reports on the same message apply in order, as they
+    would one by one.
     """
     if not reports:
         return [], 0
-    current = await message_store.lock_by_ids(conn, sorted({r.message_id for r in reports}))
+    current = (
+        dict(locked)
+        if locked is not None
+        else await message_store.lock_by_ids(conn, sorted({r.message_id for r in reports}))
+    )
     read = dict(current)
     outcomes: list[CarrierReportOutcome] = []
     specs: list[EventSpec] = []

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dlrhub.domain.status import Channel, MessageStatus
-from dlrhub.store.engine import SIMULATION_CHANNEL, lock_for_claim, lock_rows, notify
+from dlrhub.domain.status import MessageStatus
+from dlrhub.store.engine import SIMULATION_CHANNEL, lock_rows, lock_skipping_locked, notify
 from dlrhub.store.records import MessageRecord
 from dlrhub.store.schema import messages
 
@@ -130,40 +130,23 @@ async def save_statuses(
     )
 
 
-@dataclass(frozen=True)
-class SimulationStep:
-    """A due simulator step: the status to report, and what decides the step after it."""
+async def lock_due_simulations(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[tuple[MessageRecord, MessageStatus]]:
+    """Up to `limit` messages whose simulator step is due, locked until the transaction ends
+    (PostgreSQL: passing over rows another simulator holds), each with the status to report.
 
-    message_id: str
-    status: MessageStatus
-    destination: str
-    channel: Channel
-
-
-async def claim_simulations(
-    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int
-) -> list[SimulationStep]:
-    """Take up to `limit` due simulator steps.
-
-    The due time moves to `lease_until`, so a simulator that dies mid-step is retried then.
+    No lease is written: the caller applies the steps and schedules the next ones in this
+    same transaction, so a crash rolls all of it back and the steps are simply due again.
     """
-    due = lock_for_claim(
-        select(messages.c.id)
+    query = (
+        select(messages)
         .where(text("sim_due_at IS NOT NULL"), messages.c.sim_due_at <= now)
         .order_by(messages.c.sim_due_at)
-        .limit(limit),
-        "due_steps",
+        .limit(limit)
     )
-    rows = await conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(select(due.c.id)))
-        .values(sim_due_at=lease_until)
-        .returning(messages.c.id, messages.c.sim_next, messages.c.destination, messages.c.channel)
-    )
-    return [
-        SimulationStep(row.id, MessageStatus(row.sim_next), row.destination, Channel(row.channel))
-        for row in rows
-    ]
+    rows = await conn.execute(lock_skipping_locked(query))
+    return [(MessageRecord.from_row(row), MessageStatus(row.sim_next)) for row in rows]
 
 
 async def schedule_simulations(
