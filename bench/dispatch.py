@@ -240,7 +240,6 @@ async def bench(opts: Options) -> tuple[list[Row], list[E2ERow]]:
                 print(f"dropped stale database {name}", file=sys.stderr)
         env = base_env(opts.env)
         dlrhub_env_ = with_src(env, opts.dlrhub_src)
-        check_origin(dlrhub_env_, opts.dlrhub_src)
         _, receiver_url = await start_receiver(harness, env)
         async with ReceiverClient(receiver_url) as receiver:
             ctx = Context(
@@ -270,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     info = machine()
     src = source(opts.dlrhub_src)
+    src["imported_from"] = check_origin(
+        with_src(base_env(opts.env), opts.dlrhub_src), opts.dlrhub_src
+    )
     info["dlrhub_src"] = src
     head = header(opts, info)
     try:
