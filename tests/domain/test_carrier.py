@@ -116,3 +116,72 @@ def test_a_report_with_both_or_neither_is_refused(status: str | None, receipt: s
         outcome_of_report(status=status, receipt=receipt, error=None)
     assert caught.value.errors[0].field == "status"
     assert caught.value.errors[0].message == "give exactly one of status and receipt"
+
+
+STATS = "DELIVRD, UNDELIV, REJECTD, DELETED, UNKNOWN, EXPIRED, ENROUTE, ACCEPTD"
+
+
+@pytest.mark.parametrize(
+    ("receipt", "detail"),
+    [
+        ("", "receipt has no known stat (got 'none')"),
+        ("id:1 stat:bogus err:000", "receipt has no known stat (got 'BOGUS')"),
+        ("id:1 err:000", "receipt has no known stat (got 'none')"),
+    ],
+)
+def test_a_refused_receipt_says_why_in_the_problem_body(receipt: str, detail: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        outcome_of_receipt(receipt)
+    assert caught.value.detail == detail
+    assert [(e.field, e.message) for e in caught.value.errors] == [
+        ("receipt", f"stat must be one of {STATS}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("receipt", "error"),
+    [
+        ("id:1 stat:UNDELIV", "carrier: UNDELIV"),  # no err field at all
+        ("id:1 stat:EXPIRED err:", "carrier: EXPIRED"),
+        ("id:1 stat:REJECTD err:0B0", "carrier: REJECTD (err 0B0)"),
+        ("id:1 stat:UNDELIV err:100", "carrier: UNDELIV (err 100)"),
+    ],
+)
+def test_the_receipt_error_names_the_carrier_state_and_a_nonzero_err(
+    receipt: str, error: str
+) -> None:
+    assert outcome_of_receipt(receipt).error == error
+
+
+@pytest.mark.parametrize("status", ["SENT", "NOPE", ""])
+def test_a_refused_status_lists_the_allowed_ones(status: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        outcome_of_status(status, "x")
+    assert caught.value.detail == "status must be one of DELIVERED, ERROR, EXPIRED, READ"
+    assert [(e.field, e.message) for e in caught.value.errors] == [
+        ("status", "must be one of DELIVERED, ERROR, EXPIRED, READ")
+    ]
+
+
+def test_a_report_with_neither_says_so_in_the_detail() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        outcome_of_report(status=None, receipt=None, error=None)
+    assert caught.value.detail == "give exactly one of status and receipt"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("acme:12345678", {"12345678": "acme"}),  # eight characters is enough
+        ("acme:abc:defgh", {"abc:defgh": "acme"}),  # a token may hold a colon
+        (" acme : 12345678 ,", {"12345678": "acme"}),
+    ],
+)
+def test_token_entries(text: str, expected: dict[str, str]) -> None:
+    assert parse_tokens(text) == expected
+
+
+@pytest.mark.parametrize("text", ["acme:1234567", "acme:        ", "  :12345678"])
+def test_token_entries_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"is not name:token \(token ≥ 8 chars\)"):
+        parse_tokens(text)

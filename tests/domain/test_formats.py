@@ -356,3 +356,26 @@ def test_refused_values_say_why(value: str) -> None:
 def test_names_are_accepted_or_refused_with_a_reason(method: str, name: str) -> None:
     problem = name_problem(name, method)
     assert problem is None or problem.strip()
+
+
+def test_exact_sample_values() -> None:
+    """What "Test webhook" sends (SPEC §8 test): a delivered message two seconds after it was
+    accepted, or a reply, with the sample's id."""
+    sample_id = "0123456789abcdef"
+    assert sample_values("DLR", sample_id=sample_id, now=DONE) == {
+        "transactionId": "test-01234567",
+        "messageId": sample_id,
+        "errorCode": "0",
+        "mobileNumber": "+393401234567",
+        "receivedTime": "2026-04-09T10:29:58Z",
+        "deliveredTime": "2026-04-09T10:30:00Z",
+        "readTime": "",
+        "status": "DELIVERED",
+    }
+    assert sample_values("MO", sample_id=sample_id, now=DONE) == {
+        "messageId": sample_id,
+        "mobileNumber": "+393401234567",
+        "text": "This is a test message from dlrhub",
+        "receivedTime": "2026-04-09T10:30:00Z",
+        "messageType": "TEXT",
+    }

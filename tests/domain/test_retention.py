@@ -118,3 +118,26 @@ def test_final_message_statuses(status: MessageStatus, final: bool) -> None:
 )
 def test_finished_delivery_statuses(status: str, finished: bool) -> None:
     assert (status in FINISHED_DELIVERY_STATUSES) is finished
+
+
+@pytest.mark.parametrize(
+    ("text", "detail", "message"),
+    [
+        (
+            "90",
+            "'90' is not a duration: a number and a unit: s, m, h, d or w (e.g. 90d, 12h, 0s)",
+            "a number and a unit: s, m, h, d or w (e.g. 90d, 12h, 0s)",
+        ),
+        ("1000000w", "'1000000w' is too long: at most 36600 days", "at most 36600 days"),
+    ],
+)
+def test_a_refused_duration_says_why(text: str, detail: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_duration(text)
+    assert caught.value.detail == detail
+    assert [(e.field, e.message) for e in caught.value.errors] == [("olderThan", message)]
+
+
+def test_a_negative_retention_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^a retention period cannot be negative$"):
+        cutoff(NOW, timedelta(seconds=-1))

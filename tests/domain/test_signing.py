@@ -112,3 +112,30 @@ def test_sign_needs_a_secret() -> None:
 def test_sign_refuses_a_bare_string() -> None:
     with pytest.raises(TypeError):
         sign(SECRET, MSG_ID, TIMESTAMP, BODY)
+
+
+@pytest.mark.parametrize(
+    ("secret", "detail"),
+    [
+        ("whsk_AAECAwQF", "signing secret must start with 'whsec_'"),
+        ("whsec_", "signing secret is empty"),
+        ("whsec_AAECAwQ", "signing secret is not valid base64"),
+        # Characters outside the alphabet are an error, not silently dropped (which would
+        # leave the valid "AAECAwQF" and sign with a key the customer never saw).
+        ("whsec_AAE*CAwQF", "signing secret is not valid base64"),
+        ("whsec_AAEC AwQF", "signing secret is not valid base64"),
+    ],
+)
+def test_a_malformed_secret_says_what_is_wrong(secret: str, detail: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        secret_key(secret)
+    assert caught.value.detail == detail
+
+
+def test_misuse_of_sign_and_new_secret_says_what_is_wrong() -> None:
+    with pytest.raises(TypeError, match=r"^secrets must be a sequence of secrets, not a single"):
+        sign(SECRET, MSG_ID, TIMESTAMP, BODY)
+    with pytest.raises(ValueError, match=r"^at least one secret is needed to sign a webhook$"):
+        sign([], MSG_ID, TIMESTAMP, BODY)
+    with pytest.raises(ValueError, match=r"^a signing secret needs at least one random byte$"):
+        new_secret(b"")

@@ -356,3 +356,32 @@ def test_embedded_ipv4_alone_decides(ipv4: str, expected: bool) -> None:
 )
 def test_connect_host_is_the_host_the_client_connects_to(url: str, host: str | None) -> None:
     assert connect_host(url) == host
+
+
+# Shorthand IPv4 decoded exactly: a slip in the decoding moves a public address into a
+# forbidden range (or back), so each row is public-vs-forbidden by one byte.
+@pytest.mark.parametrize(
+    ("host", "forbidden"),
+    [
+        ("8.8.010.8", False),  # 8.8.8.8 (an octal label among decimal ones)
+        ("0x8.8.8.8", False),  # 8.8.8.8
+        ("0x.8.8.8", True),  # 0.8.8.8 ("0x" alone is zero)
+        ("8.526344", False),  # 8.8.8.8 (the last label fills three bytes)
+        ("134744072", False),  # 8.8.8.8
+        ("10.255.0.010", True),  # 10.255.0.8: 255 is still one byte
+        # Not addresses at all (a label over its bytes), so names: a decoder that let the
+        # extra bits carry would land in 10.0.0.0/8.
+        ("9.256.0.1", False),
+        ("10.0.0.256", False),
+        ("9.255.256.1", False),
+        ("9.255.255.256", False),
+        ("10.0.0.1.0", False),  # five labels
+    ],
+)
+def test_shorthand_ipv4_is_decoded_exactly(host: str, forbidden: bool) -> None:
+    url = f"https://{host}/x"
+    if forbidden:
+        with pytest.raises(InvalidInput, match="must not target a private"):
+            check_callback_url(url, UrlPolicy())
+    else:
+        assert check_callback_url(url, UrlPolicy()) == url
