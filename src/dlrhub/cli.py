@@ -69,8 +69,6 @@ async def _serve_http(settings: Settings, host: str, port: int, *, run_workers: 
         typer.echo(f"dlrhub {_version()} on {_safe_url(settings.database_url)}")
         if settings.dev:
             typer.echo(f"demo API key: {await _demo_key(hub)}")
-        typer.echo(f"listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-        sys.stdout.flush()
         config = uvicorn.Config(
             create_app(settings, run_workers=run_workers, hub=hub),
             host=host,
@@ -83,9 +81,15 @@ async def _serve_http(settings: Settings, host: str, port: int, *, run_workers: 
             proxy_headers=settings.forwarded_allow_ips is not None,
             forwarded_allow_ips=settings.forwarded_allow_ips,
         )
+        # Bound here, before serving, so the line below names the port actually bound:
+        # `--port 0` takes a free one and says which (tests start servers that way).
+        sock = config.bind_socket()
+        bound = sock.getsockname()[1]
+        typer.echo(f"listening on http://{host}:{bound}  (API docs: http://{host}:{bound}/docs)")
+        sys.stdout.flush()
         server = _graceful_server_class()(config)
         settle_after_startup()
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         await hub.db.dispose()
 

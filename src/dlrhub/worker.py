@@ -65,5 +65,8 @@ async def _metrics_server(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    log.info("worker metrics listening", url=f"http://{host}:{port}/metrics")
+    # The port actually bound (`--port 0` takes a free one), printed whatever the log level,
+    # as `serve` prints its own: whoever started the process learns where to reach it.
+    bound = runner.addresses[0][1]
+    print(f"metrics listening on http://{host}:{bound}/metrics", flush=True)
     return runner

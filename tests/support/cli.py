@@ -5,19 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from .api_client import AccountKey
 from .assertions import is_uuid
-from .net import free_port
 
 __all__ = [
     "CLI_BASE",
@@ -31,6 +32,7 @@ __all__ = [
 CLI_BASE: tuple[str, ...] = (sys.executable, "-m", "dlrhub")
 
 _STOP_GRACE_S = 15.0
+_LISTENING = re.compile(r"http://[^\s/\"']+:(\d+)")
 _KILL_WAIT_S = 10.0
 
 
@@ -129,9 +131,13 @@ class ServerProcess:
         self.env = dict(env)
         self.args = tuple(args)
         self.host = host
-        self.port = port if port is not None else free_port()
+        # Port 0: the process binds a free port itself and prints which; picking one here and
+        # handing it over would race with every other process on the machine.
+        self._requested_port = port or 0
+        self.port = self._requested_port
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / (log_name or f"dlrhub-{self.port}.log")
+        self.log_path = log_dir / (log_name or f"dlrhub-{uuid.uuid4().hex[:8]}.log")
+        self._log_offset = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ info
@@ -142,7 +148,7 @@ class ServerProcess:
 
     @property
     def command(self) -> list[str]:
-        return [*CLI_BASE, *self.args, "--host", self.host, "--port", str(self.port)]
+        return [*CLI_BASE, *self.args, "--host", self.host, "--port", str(self._requested_port)]
 
     @property
     def pid(self) -> int | None:
@@ -166,9 +172,12 @@ class ServerProcess:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout: float = 30) -> ServerProcess:
-        """Start the process and wait until ``GET /healthz`` answers 200."""
+        """Start the process, learn the port it bound from its own output, and wait until
+        ``GET /healthz`` on that port answers 200 (so no other process can be the one
+        answering: the port is held by ours)."""
         if self.is_running():
             raise RuntimeError("server process already running")
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 self.command,
@@ -187,7 +196,6 @@ class ServerProcess:
 
     def _wait_healthy(self, timeout: float) -> None:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        url = self.base_url + "/healthz"
         deadline = time.monotonic() + timeout
         last_error = "no attempt"
         while True:
@@ -199,6 +207,15 @@ class ServerProcess:
                     f"{' '.join(self.command)} exited with {code} before becoming healthy\n"
                     f"--- log ---\n{self.log_text()}"
                 )
+            bound = self._bound_port()
+            if bound is None:
+                last_error = "the process has not said which port it bound"
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"{last_error} within {timeout:g} s\n{self.log_text()}")
+                time.sleep(0.05)
+                continue
+            self.port = bound
+            url = self.base_url + "/healthz"
             try:
                 with opener.open(url, timeout=2) as response:
                     if response.status == 200:
@@ -215,6 +232,20 @@ class ServerProcess:
                     f"--- log ---\n{self.log_text()}"
                 )
             time.sleep(0.1)
+
+    def _bound_port(self) -> int | None:
+        """The port this run of the process says it listens on (`serve`/`api`: "listening on
+        http://HOST:PORT"; `worker`: "metrics listening on http://HOST:PORT/metrics")."""
+        with contextlib.suppress(FileNotFoundError):
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_offset)
+                text = log.read().decode("utf-8", "replace")
+            for line in text.splitlines():
+                if "listening on http://" in line:
+                    found = _LISTENING.search(line)
+                    if found:
+                        return int(found.group(1))
+        return None
 
     def stop(self, timeout: float = _STOP_GRACE_S) -> int | None:
         """SIGINT, wait up to ``timeout`` s, then SIGKILL. Returns the exit code."""
