@@ -20,11 +20,11 @@ from dlrhub.store.schema import deliveries
 from tests.support.assertions import ISO_Z, is_uuid
 from tests.support.cli import ServerProcess, create_account_with_cli, run_cli, server_env
 from tests.support.contract import DELIVERY_KEYS, INBOUND_KEYS, READ_KEYS
-from tests.support.databases import e2e_database
+from tests.support.databases import e2e_database, table_names
 from tests.support.probes import query
 from tests.support.receiver import ReceivedRequest, Receiver, Reply
 from tests.support.stdwebhooks import verify
-from tests.support.tls import make_tls
+from tests.support.tls import TestTLS, make_tls
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +84,12 @@ def _check_request(request: ReceivedRequest, secret: str) -> None:
 
 def test_serve_end_to_end(db_url: str, tmp_path: Path) -> None:
     tls = make_tls(tmp_path / "tls")
-    database = e2e_database(db_url, tmp_path)
+    with e2e_database(db_url, tmp_path) as database:
+        assert table_names(database) == []  # `serve` creates the schema itself
+        _serve(database, tls, tmp_path)
+
+
+def _serve(database: str, tls: TestTLS, tmp_path: Path) -> None:
     env = server_env(database, tls.ca_pem_path)
     with Receiver(tls=tls) as receiver, ServerProcess(env, tmp_path / "logs") as server:
         assert "demo API key: dlr_" in server.log_text()

@@ -3,11 +3,16 @@ when a service it needs is missing."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from dlrhub.store.engine import create_engine
 from dlrhub.store.migrate import upgrade
@@ -19,6 +24,7 @@ __all__ = [
     "admin",
     "e2e_database",
     "migrate",
+    "table_names",
     "truncate",
     "unavailable",
 ]
@@ -67,9 +73,31 @@ async def truncate(url: str) -> None:
         await engine.dispose()
 
 
-def e2e_database(db_url: str, tmp_path: Path) -> str:
-    """PostgreSQL: the test's (migrated, empty) database. SQLite: a brand-new file, so that
-    `serve` has to create the schema itself."""
+@contextmanager
+def e2e_database(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, so that `serve` has to create it itself: on SQLite a
+    brand-new file, on PostgreSQL a brand-new database beside the test's (dropped after)."""
     if db_url.startswith("sqlite"):
-        return f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
-    return db_url
+        yield f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+        return
+    name = f"dlrhub_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(db_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def table_names(url: str) -> list[str]:
+    """The tables of the database at `url`, sorted (a file that does not exist has none)."""
+
+    async def read() -> list[str]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+                return sorted(names)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
