@@ -40,13 +40,6 @@ class Workers:
         hub = self._hub
         settings = hub.settings
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        simulator = Simulator(
-            db=hub.db,
-            signals=hub.signals,
-            clock=hub.clock,
-            delay=timedelta(milliseconds=settings.simulator_delay_ms),
-            poll_interval_s=settings.poll_interval_s,
-        )
         # The deliveries' client, shared with the API in this process ("test webhook" has its
         # own: hub.test_http).
         async with hub.http.session() as client:
@@ -58,6 +51,14 @@ class Workers:
                 config=dispatcher_config(settings),
                 worker_id=worker_id,
                 metrics=self.metrics,
+            )
+            simulator = Simulator(
+                db=hub.db,
+                signals=hub.signals,
+                clock=hub.clock,
+                delay=timedelta(milliseconds=settings.simulator_delay_ms),
+                poll_interval_s=settings.poll_interval_s,
+                taker=dispatcher,
             )
             log.info("workers started", worker_id=worker_id)
             # Retention runs beside them, in every process that runs workers (SPEC §15).

@@ -13,6 +13,7 @@ from datetime import timedelta
 import structlog
 
 from dlrhub.domain.clock import Clock
+from dlrhub.services.handover import DeliveryTaker
 from dlrhub.services.simulation import SimulatedReports
 from dlrhub.store.database import Database
 from dlrhub.store.signals import Signals, wait_for_any
@@ -30,8 +31,11 @@ class Simulator:
         delay: timedelta,
         poll_interval_s: float,
         batch: int = 200,
+        taker: DeliveryTaker | None = None,
     ) -> None:
         self._reports = SimulatedReports(db, clock, delay=delay, batch=batch)
+        # This process's dispatcher: the deliveries of reported outcomes go straight to it.
+        self._taker = taker
         self._signals = signals
         self._poll_interval_s = poll_interval_s
         self._batch = batch
@@ -49,7 +53,7 @@ class Simulator:
 
     async def step(self) -> int:
         """Report every due simulated outcome; returns how many steps were taken."""
-        stepped, queued = await self._reports.step()
+        stepped, queued = await self._reports.step(self._taker)
         if queued:
             self._signals.deliveries_queued()
         return stepped

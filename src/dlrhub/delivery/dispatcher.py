@@ -12,6 +12,7 @@ import contextlib
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -148,6 +149,38 @@ class Dispatcher:
         self._drained_at: float | None = None
         self._drained_excluding: set[str] = set()
         self._random = random.Random()
+        self._accepting = True
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    # What makes it a `services.handover.DeliveryTaker`: deliveries new in this process.
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self._config.lease_s)
+
+    def accepts(self, webhook_id: str) -> bool:
+        """Whether a claim now could take one more of this webhook's deliveries."""
+        now = time.monotonic()
+        return (
+            self._accepting
+            and len(self._buffer) + len(self._in_flight) < self._max_held
+            and self._held(webhook_id) < self._held_cap(webhook_id, now)
+            and webhook_id not in self._breaker.open_keys(now)
+        )
+
+    def take(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Deliveries leased to this worker by a committed transaction: sent like claimed
+        ones. After `run` stopped they are given back (or their lease simply runs out)."""
+        if not self._accepting:
+            releasing = asyncio.create_task(self._release([job.delivery_id for job in jobs]))
+            self._releasing.add(releasing)  # a reference, so the task is not collected
+            releasing.add_done_callback(self._releasing.discard)
+            return
+        self._buffer.add(jobs)
+        self._start_from_buffer()
 
     async def run(self, stop: asyncio.Event) -> None:
         background = [
@@ -157,6 +190,7 @@ class Dispatcher:
         try:
             await self._loop(stop)
         finally:
+            self._accepting = False
             await self._drain()
             await self._recorder.close()
             for task in background:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.simulation import simulated_error, simulated_read_follows
 from dlrhub.domain.status import MessageStatus
+from dlrhub.services.handover import DeliveryTaker, Handover
 from dlrhub.services.status_changes import (
     CarrierReport,
     CarrierReportOutcome,
@@ -28,15 +29,17 @@ class SimulatedReports:
         self._delay = delay
         self._batch = batch
 
-    async def step(self) -> tuple[int, bool]:
+    async def step(self, taker: DeliveryTaker | None = None) -> tuple[int, bool]:
         """Report every due simulated outcome in one transaction, through the batched report
         path every carrier uses, and schedule what follows; returns how many steps were taken
-        and whether deliveries were queued.
+        and whether deliveries were queued. The deliveries `taker` (this process's dispatcher)
+        accepts are handed to it instead of queued (services/handover.py).
 
         The locked steps, their reports and the next steps share the transaction: a crash
         anywhere leaves the steps due again, never applied without their follow-up.
         """
         now = self._clock()
+        handover = None if taker is None else Handover.to(taker, now)
         async with self._db.transaction() as conn:
             due = await store.lock_due_simulations(conn, now, self._batch)
             outcomes, queued = await apply_carrier_reports(
@@ -44,6 +47,7 @@ class SimulatedReports:
                 [CarrierReport(m.id, status, simulated_error(status)) for m, status in due],
                 now=now,
                 locked={message.id: message for message, _ in due},
+                handover=handover,
             )
             await store.schedule_simulations(
                 conn,
@@ -52,6 +56,8 @@ class SimulatedReports:
                     for (message, status), outcome in zip(due, outcomes, strict=True)
                 ],
             )
+        if handover is not None:
+            handover.hand_over()
         return len(due), bool(queued)
 
     async def seconds_to_next(self) -> float | None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,11 +26,13 @@ from dlrhub.domain.status import (
     can_transition,
     event_type_for,
 )
+from dlrhub.services.handover import Handover
+from dlrhub.store import accounts as account_store
 from dlrhub.store import events as event_store
 from dlrhub.store import messages as message_store
 from dlrhub.store import webhooks as webhook_store
-from dlrhub.store.events import NewEvent
-from dlrhub.store.records import MessageRecord, WebhookRecord
+from dlrhub.store.events import DeliveryLease, NewEvent, StoredDelivery
+from dlrhub.store.records import DeliveryJob, MessageRecord, WebhookRecord
 from dlrhub.store.webhooks import DELIVERY_STATUS
 
 
@@ -56,10 +59,15 @@ class EventSpec:
 
 
 async def emit_events(
-    conn: AsyncConnection, specs: Sequence[EventSpec], now: datetime
+    conn: AsyncConnection,
+    specs: Sequence[EventSpec],
+    now: datetime,
+    handover: Handover | None = None,
 ) -> list[int]:
     """Store events and one delivery per webhook that wants each: the deliveries queued per
-    event. A batch costs the same few statements as one event."""
+    event for any worker. A batch costs the same few statements as one event. With a
+    `handover`, the deliveries its dispatcher accepts are leased to it instead (not counted
+    as queued) and their jobs added to it, to be handed over after the commit."""
     if not specs:
         return []
     candidates = await webhook_store.candidate_webhooks_of(
@@ -84,8 +92,50 @@ async def emit_events(
         )
         for spec in specs
     ]
-    await event_store.insert_events(conn, new_events, now)
-    return [len(event.webhook_ids) for event in new_events]
+    lease = _lease_for(handover, new_events)
+    stored = await event_store.insert_events(conn, new_events, now, lease=lease)
+    if handover is not None and lease is not None:
+        hooks = {webhook.id: webhook for found in candidates.values() for webhook in found}
+        handover.jobs.extend(await _jobs_of(conn, stored, hooks, now))
+    queued = Counter(delivery.event.id for delivery in stored if not delivery.leased)
+    return [queued[event.id] for event in new_events]
+
+
+def _lease_for(handover: Handover | None, new_events: Sequence[NewEvent]) -> DeliveryLease | None:
+    if handover is None:
+        return None
+    webhook_ids = {webhook_id for event in new_events for webhook_id in event.webhook_ids}
+    accepted = frozenset(w for w in webhook_ids if handover.accepts(w))
+    if not accepted:
+        return None
+    return DeliveryLease(handover.taker.worker_id, handover.lease_until, accepted)
+
+
+async def _jobs_of(
+    conn: AsyncConnection,
+    stored: Sequence[StoredDelivery],
+    hooks: Mapping[str, WebhookRecord],
+    now: datetime,
+) -> list[DeliveryJob]:
+    """What the dispatcher needs to attempt the leased deliveries: what a claim would load."""
+    leased = [delivery for delivery in stored if delivery.leased]
+    secrets = await account_store.live_secrets(
+        conn, sorted({d.event.account_id for d in leased}), now
+    )
+    return [
+        DeliveryJob(
+            delivery_id=delivery.id,
+            attempts=0,
+            account_id=delivery.event.account_id,
+            event_id=delivery.event.id,
+            event_type=delivery.event.event_type,
+            payload=delivery.event.payload,
+            webhook=hooks[delivery.webhook_id],
+            webhook_values=dict(delivery.event.webhook_values),
+            secrets=[secret for secret, _, _ in secrets.get(delivery.event.account_id, [])],
+        )
+        for delivery in leased
+    ]
 
 
 async def emit_event(conn: AsyncConnection, spec: EventSpec, now: datetime) -> tuple[str, int]:
@@ -149,6 +199,7 @@ async def apply_carrier_reports(
     *,
     now: datetime,
     locked: Mapping[str, MessageRecord] | None = None,
+    handover: Handover | None = None,
 ) -> tuple[list[CarrierReportOutcome], int]:
     """Apply many reports in the caller's transaction with a fixed number of statements:
     each report's outcome, and the deliveries queued in all.
@@ -156,7 +207,7 @@ async def apply_carrier_reports(
     The messages are locked first, so the moves computed here from what was read are the
     moves written; `locked`: the reports' messages as the caller already locked them in
     this transaction (not read again). Reports on the same message apply in order, as they
-    would one by one.
+    would one by one. `handover`: see `emit_events`.
     """
     if not reports:
         return [], 0
@@ -186,7 +237,7 @@ async def apply_carrier_reports(
         conn,
         [(read[id_].status, after) for id_, after in current.items() if after is not read[id_]],
     )
-    return outcomes, sum(await emit_events(conn, specs, now))
+    return outcomes, sum(await emit_events(conn, specs, now, handover))
 
 
 def _status_values(

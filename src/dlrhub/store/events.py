@@ -31,13 +31,37 @@ class NewEvent:
     webhook_values: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class DeliveryLease:
+    """Deliveries to these webhooks are inserted leased to `worker` (services/handover.py)."""
+
+    worker: str
+    until: datetime
+    webhook_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    id: str
+    event: NewEvent
+    webhook_id: str
+    leased: bool
+
+
 async def insert_events(
-    conn: AsyncConnection, new_events: Sequence[NewEvent], now: datetime
-) -> int:
+    conn: AsyncConnection,
+    new_events: Sequence[NewEvent],
+    now: datetime,
+    *,
+    lease: DeliveryLease | None = None,
+) -> list[StoredDelivery]:
     """Store the events and one pending delivery per (event, webhook), due now, in two
-    statements however many there are; returns the number of deliveries queued."""
+    statements however many there are; returns the deliveries.
+
+    Deliveries to `lease`'s webhooks are leased to its worker at once; the others are queued
+    for any worker, which the commit wakes (PostgreSQL NOTIFY)."""
     if not new_events:
-        return 0
+        return []
     await conn.execute(
         events.insert(),
         [
@@ -56,22 +80,32 @@ async def insert_events(
             for event in new_events
         ],
     )
-    rows = [
-        {
-            "id": new_id(),
-            "account_id": event.account_id,
-            "event_id": event.id,
-            "webhook_id": webhook_id,
-            "status": DeliveryState.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+    leased_ids = lease.webhook_ids if lease is not None else frozenset()
+    stored = [
+        StoredDelivery(new_id(), event, webhook_id, webhook_id in leased_ids)
         for event in new_events
         for webhook_id in event.webhook_ids
     ]
-    if rows:
-        await conn.execute(deliveries.insert(), rows)
+    if stored:
+        await conn.execute(
+            deliveries.insert(),
+            [
+                {
+                    "id": delivery.id,
+                    "account_id": delivery.event.account_id,
+                    "event_id": delivery.event.id,
+                    "webhook_id": delivery.webhook_id,
+                    "status": DeliveryState.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "lease_expires_at": lease.until if lease and delivery.leased else None,
+                    "leased_by": lease.worker if lease and delivery.leased else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for delivery in stored
+            ],
+        )
+    if any(not delivery.leased for delivery in stored):
         await notify(conn, DELIVERIES_CHANNEL)
-    return len(rows)
+    return stored
