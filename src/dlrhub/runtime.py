@@ -60,6 +60,7 @@ class Workers:
                 poll_interval_s=settings.poll_interval_s,
                 taker=dispatcher,
             )
+            hub.carrier.hand_deliveries_to(dispatcher)
             log.info("workers started", worker_id=worker_id)
             # Retention runs beside them, in every process that runs workers (SPEC §15).
             retention = Retention.from_settings(hub.db, hub.clock, settings)

@@ -16,11 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from dlrhub.delivery.dispatcher import Dispatcher
+from dlrhub.domain.status import MessageStatus
 from dlrhub.runtime import dispatcher_config
+from dlrhub.services.carrier_report_batcher import CarrierReportBatcher
 from dlrhub.services.simulation import SimulatedReports
+from dlrhub.services.status_changes import CarrierReport, CarrierReportOutcome
 from dlrhub.store import deliveries as delivery_store
 from dlrhub.store.records import DeliveryJob
 from dlrhub.store.schema import deliveries, webhooks
+from tests.support.faulty_db import FaultyDatabase
 from tests.support.stack import Stack, stack
 from tests.support.waiting import wait_until
 
@@ -164,3 +168,24 @@ async def _released(app: Stack) -> bool | None:
 async def _webhooks(app: Stack) -> list[Any]:
     async with app.hub.db.reading() as conn:
         return list(await conn.execute(select(webhooks.c.id.label("webhook_id"))))
+
+
+async def test_carrier_reports_hand_their_deliveries_over_once_each(app: Stack) -> None:
+    key = await app.new_account()
+    await app.register(key, "https://127.0.0.1:9/hook")
+    sent = [await app.send(key, destination=f"+39340123456{i}") for i in range(3)]
+    (webhook_id,) = {row.webhook_id for row in await _webhooks(app)}
+    # The first transaction breaks: the batch is written again report by report.
+    batcher = CarrierReportBatcher(
+        FaultyDatabase(app.hub.db.engine, failing_transactions=1), app.hub.signals, app.hub.clock
+    )
+    batcher.taker = taker = FakeDispatcher(accepted={webhook_id})
+    outcomes = await asyncio.gather(
+        *(batcher.submit(CarrierReport(s["messageId"], MessageStatus.DELIVERED)) for s in sent)
+    )
+    assert outcomes == [CarrierReportOutcome.APPLIED] * 3
+    handed = sorted(json.loads(job.payload)["messageId"] for job in taker.taken)
+    assert handed == sorted(s["messageId"] for s in sent)
+    rows = await _rows(app)
+    assert sorted(job.delivery_id for job in taker.taken) == sorted(rows)
+    assert {leased_by for leased_by, _ in rows.values()} == {"fake-worker"}

@@ -11,6 +11,7 @@ from dlrhub.domain.errors import NotFound, Unauthorized
 from dlrhub.domain.sending import check_inbound
 from dlrhub.domain.status import Channel
 from dlrhub.services.carrier_report_batcher import CarrierReportBatcher
+from dlrhub.services.handover import DeliveryTaker
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.status_changes import CarrierReport, CarrierReportOutcome
 from dlrhub.store import accounts as account_store
@@ -33,6 +34,11 @@ class CarrierReports:
         self._tokens = dict(tokens)
         self._messaging = messaging
         self._batcher = CarrierReportBatcher(db, signals, clock)
+
+    def hand_deliveries_to(self, taker: DeliveryTaker) -> None:
+        """The deliveries of reports applied here go straight to `taker`, this process's
+        dispatcher, when it accepts them (services/handover.py)."""
+        self._batcher.taker = taker
 
     def authenticate(self, authorization: str | None) -> str:
         """The carrier's name for a `Bearer <token>` header."""

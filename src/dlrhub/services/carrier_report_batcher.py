@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.clock import Clock
 from dlrhub.services.group_commit import GroupCommit
+from dlrhub.services.handover import DeliveryTaker, Handover
 from dlrhub.services.status_changes import (
     CarrierReport,
     CarrierReportOutcome,
@@ -27,6 +28,9 @@ class CarrierReportBatcher:
     ) -> None:
         self._signals = signals
         self._clock = clock
+        # This process's dispatcher, once its workers run (`serve`): see services/handover.py.
+        self.taker: DeliveryTaker | None = None
+        self._handover: Handover | None = None
         self._commits = GroupCommit[CarrierReport, CarrierReportOutcome](
             db, self._apply, after_commit=self._wake, max_batch=max_batch
         )
@@ -39,10 +43,19 @@ class CarrierReportBatcher:
     async def _apply(
         self, conn: AsyncConnection, reports: list[CarrierReport]
     ) -> Sequence[CarrierReportOutcome]:
-        outcomes, _queued = await apply_carrier_reports(conn, reports, now=self._clock())
+        now = self._clock()
+        # Batches are written one after another: the hand-over of the batch that commits is
+        # the one `_wake` finds (a batch that failed is replaced by the next one's).
+        self._handover = None if self.taker is None else Handover.to(self.taker, now)
+        outcomes, _queued = await apply_carrier_reports(
+            conn, reports, now=now, handover=self._handover
+        )
         return outcomes
 
     def _wake(self, outcomes: list[CarrierReportOutcome]) -> None:
+        if self._handover is not None:
+            self._handover.hand_over()
+            self._handover = None
         # Only an applied report queues deliveries; waking the dispatcher when one applied
         # without any (no webhook wanted it) costs it one empty claim, never a delivery.
         if CarrierReportOutcome.APPLIED in outcomes:
