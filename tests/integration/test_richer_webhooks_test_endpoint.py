@@ -164,9 +164,11 @@ async def test_a_slow_endpoint_times_out_with_a_readable_error(
         result = await run_test(api, account, webhook["id"])
         elapsed = time.monotonic() - started
         assert len(receiver.requests) == 1
+    # Cut at the timeout, not answered late: the reply would only have come timeout_s + 5 s
+    # in, with a status, so no response at all says the cut happened (no clock needed).
     assert result["response"] is None
     assert result["error"] == f"timed out after {timeout_s:g} s"
-    assert timeout_s <= elapsed < timeout_s + 2
+    assert elapsed >= timeout_s
 
 
 async def test_an_unsaved_configuration_can_be_tested(
