@@ -132,9 +132,9 @@ def test_hanging_reply_does_not_block_stop(tls: TestTLS) -> None:
     thread.start()
     try:
         receiver.wait_for(1, timeout=5)
-        started = time.monotonic()
+        # A stop that waited for the handler would outlast its 10 s join and raise; this one
+        # returns, and the caller sees its connection closed without an answer (below).
         receiver.stop()
-        assert time.monotonic() - started < 5
     finally:
         receiver.stop()
         thread.join(10)
