@@ -110,3 +110,12 @@ def test_sender_field_name() -> None:
     with pytest.raises(InvalidInput) as excinfo:
         check_sender("!", field="phoneNumberId")
     assert excinfo.value.errors[0].field == "phoneNumberId"
+
+
+def test_refusals_say_which_field_in_the_detail() -> None:
+    with pytest.raises(InvalidInput) as bad_id:
+        check_customer_message_id("a,b", "ids")
+    assert bad_id.value.detail == "ids must not contain a comma"
+    with pytest.raises(InvalidInput) as bad_sender:
+        check_sender("+0", "from")
+    assert bad_sender.value.detail == "from is not a valid sender"

@@ -114,3 +114,15 @@ def test_parts_bounds(text: str) -> None:
     else:
         # Each unsplittable pair can waste at most one unit per part.
         assert -(-result.units // per_part) <= result.parts <= -(-result.units // (per_part - 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "parts"),
+    [
+        ("\uffff" * 70, 70, 1),  # the last BMP code point is one UTF-16 unit
+        ("\U00010000" * 35, 70, 1),  # the first beyond it is two
+        ("\U00010000" * 36, 72, 2),
+    ],
+)
+def test_utf16_units_at_the_edge_of_the_bmp(text: str, units: int, parts: int) -> None:
+    assert segment(text) == Segmentation("UCS-2", units, parts)

@@ -49,3 +49,9 @@ def test_require_e164_raises_with_field_error() -> None:
     assert excinfo.value.errors == [
         FieldError("destination", "must be an E.164 number such as +393401234567")
     ]
+
+
+def test_the_refusal_names_the_field_in_its_detail() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        require_e164("12", "wabaNumber")
+    assert caught.value.detail == "wabaNumber is not a valid E.164 phone number"

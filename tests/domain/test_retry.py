@@ -209,3 +209,8 @@ def test_decide_after_attempt_spreads_retries_by_the_jitter(jitter: float, secon
     )
     assert decision.next_attempt_at is not None
     assert (decision.next_attempt_at - NOW).total_seconds() == pytest.approx(seconds)
+
+
+def test_a_bad_schedule_item_is_named_by_its_position() -> None:
+    with pytest.raises(ValueError, match=r"^retry schedule item 2 \('x'\) is not a non-negative"):
+        parse_schedule("5, x, 30")

@@ -376,6 +376,9 @@ def test_connect_host_is_the_host_the_client_connects_to(url: str, host: str | N
         ("9.255.256.1", False),
         ("9.255.255.256", False),
         ("10.0.0.1.0", False),  # five labels
+        # 256 is not a byte even where OR-ing it in would look harmless: 126 | 1 is 127.
+        ("126.256.0.1", False),
+        ("126.256.1", False),
     ],
 )
 def test_shorthand_ipv4_is_decoded_exactly(host: str, forbidden: bool) -> None:
