@@ -11,6 +11,7 @@ import structlog
 from dlrhub.domain.clock import Clock
 from dlrhub.store import deliveries as store
 from dlrhub.store.database import Database
+from dlrhub.store.engine import commit_without_waiting_for_disk
 from dlrhub.store.records import AttemptOutcome
 from dlrhub.store.signals import Signals
 
@@ -64,6 +65,8 @@ class Recorder:
             batch = self._buffer[: self._max_batch]
             try:
                 async with self._db.transaction() as conn:
+                    # A record lost in a database crash only means a resend (at-least-once).
+                    await commit_without_waiting_for_disk(conn)
                     now = self._clock()
                     await store.record_outcomes(conn, batch, now)
                     latest = {o.webhook_id: o for o in batch}  # in order: the last one wins

@@ -51,8 +51,10 @@ async def store_sends(
         conn,
         [r.phone_number_id for r in records if r.channel is Channel.WHATSAPP and r.phone_number_id],
     )
+    # Only a messageId the client chose can be taken: the others are this send's new row id.
     taken = await store.taken_customer_ids(
-        conn, [(r.account_id, r.customer_message_id) for r in records]
+        conn,
+        [(r.account_id, r.customer_message_id) for r in records if r.customer_message_id != r.id],
     )
     results: list[MessageRecord | Exception] = []
     accepted: list[store.NewMessage] = []

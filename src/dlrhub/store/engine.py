@@ -159,6 +159,20 @@ def lock_for_migration(conn: Connection) -> None:
         conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"))
 
 
+async def commit_without_waiting_for_disk(conn: AsyncConnection) -> None:
+    """Let this transaction's commit return before its WAL record reaches the disk.
+
+    Only for writes whose loss in a database crash is already allowed: a lost attempt record
+    means the delivery is sent again once its lease runs out (at-least-once, the same
+    `webhook-id`). Every other commit (a 201, a status change and its deliveries) waits for
+    the disk. PostgreSQL: `synchronous_commit = off` for this transaction, which takes the
+    fsync off the attempt records' path and off the other commits' queue. SQLite already runs
+    with `synchronous=NORMAL` under WAL: nothing to do.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 DELIVERIES_CHANNEL = "dlrhub_deliveries"
 SIMULATION_CHANNEL = "dlrhub_simulation"
 
