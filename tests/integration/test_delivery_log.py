@@ -18,6 +18,7 @@ from dlrhub.config import Settings
 from dlrhub.store.engine import SIMULATION_CHANNEL
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, inbound
+from tests.support.assertions import assert_problem
 from tests.support.receiver import Receiver, Reply
 from tests.support.richer_webhooks import create_webhook, webhook_body
 from tests.support.stack import make_settings, running_workers
@@ -213,8 +214,8 @@ async def test_bad_queries_are_400_and_foreign_deliveries_404(
         {"since": "0001-01-01T00:00:00+01:00"},
     ):
         response = await api.get(f"{API}/deliveries", params=params, headers=account.headers)
-        assert response.status_code == 400, (params, response.text)
-        assert response.json()["errors"][0]["field"] == next(iter(params))
+        problem = assert_problem(response, 400)
+        assert [e["field"] for e in problem["errors"]] == [next(iter(params))], params
     for response in (
         await api.get(f"{API}/deliveries/nope", headers=account.headers),
         await api.post(f"{API}/deliveries/nope/retry", headers=account.headers),
@@ -229,13 +230,13 @@ async def test_bad_queries_are_400_and_foreign_deliveries_404(
             headers=account.headers,
         ),
     ):
-        assert response.status_code == 404
+        assert_problem(response, 404)
     for body in ({}, {"since": "soon"}, {"since": None}, []):
         response = await api.post(
             f"{API}/webhooks/delivery-status/recover", json=body, headers=account.headers
         )
-        assert response.status_code == 400, body
-    assert (await api.get(f"{API}/deliveries")).status_code == 401
+        assert assert_problem(response, 400)["errors"], body
+    assert_problem(await api.get(f"{API}/deliveries"), 401)
 
     # Another account's delivery is not found, to read or to retry.
     other = await hub.accounts.create("other-log")
@@ -250,8 +251,10 @@ async def test_bad_queries_are_400_and_foreign_deliveries_404(
     [theirs] = await all_deliveries(api, other_key)
     assert await all_deliveries(api, account) == []
     path = f"{API}/deliveries/{theirs['id']}"
-    assert (await api.get(path, headers=account.headers)).status_code == 404
-    assert (await api.post(f"{path}/retry", headers=account.headers)).status_code == 404
+    assert_problem(await api.get(path, headers=account.headers), 404)
+    assert_problem(await api.post(f"{path}/retry", headers=account.headers), 404)
+    [still] = await all_deliveries(api, other_key)  # the refused retry requeued nothing
+    assert (still["status"], still["attempts"]) == (theirs["status"], theirs["attempts"])
 
 
 async def test_recover_requeues_exactly_the_failed_since_then(

@@ -17,6 +17,7 @@ from dlrhub.domain.urlpolicy import UrlPolicy
 from dlrhub.domain.webhook_rules import METHODS, name_problem
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey
+from tests.support.assertions import assert_problem
 from tests.support.richer_webhooks import (
     DLR_NAMES,
     MO_NAMES,
@@ -110,8 +111,8 @@ async def test_create_get_list_update_delete(
     deleted = await api.delete(path, headers=account.headers)
     assert deleted.status_code == 204
     assert deleted.content == b""
-    assert (await api.get(path, headers=account.headers)).status_code == 404
-    assert (await api.delete(path, headers=account.headers)).status_code == 404
+    assert_problem(await api.get(path, headers=account.headers), 404)
+    assert_problem(await api.delete(path, headers=account.headers), 404)
     listed = (await api.get(f"{API}/webhooks", headers=account.headers)).json()
     assert listed == {"items": [second]}
 
@@ -121,8 +122,7 @@ async def test_the_delivery_status_webhook_is_not_shadowed(
 ) -> None:
     path = f"{API}/webhooks/delivery-status"
     missing = await api.get(path, headers=account.headers)
-    assert missing.status_code == 404
-    assert "delivery-status" in missing.json()["detail"]
+    assert "delivery-status" in assert_problem(missing, 404)["detail"]
     created = await api.post(path, json={"callbackUrl": URL}, headers=account.headers)
     assert created.status_code == 201
     assert {"callbackUrl", "createdAt", "updatedAt"} <= set(created.json())
@@ -152,10 +152,12 @@ async def test_another_accounts_webhook_is_not_found(
             f"{path}/recover", json={"since": "2026-01-01T00:00:00Z"}, headers=account.headers
         ),
     ):
-        assert response.status_code == 404
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, 404)
     assert (await api.get(f"{API}/webhooks", headers=account.headers)).json() == {"items": []}
-    assert (await api.get(f"{API}/webhooks")).status_code == 401
+    assert_problem(await api.get(f"{API}/webhooks"), 401)
+    # Nothing of theirs changed: the refused PUT and DELETE did nothing.
+    owner = {"X-Api-Key": other.api_key}
+    assert (await api.get(path, headers=owner)).json() == theirs
 
 
 def with_(**changes: Any) -> dict[str, Any]:
@@ -228,11 +230,11 @@ async def test_refused_with_a_400_that_says_why(
 async def test_malformed_and_oversized_bodies(api: httpx.AsyncClient, account: AccountKey) -> None:
     headers = {**account.headers, "Content-Type": "application/json"}
     malformed = await api.post(f"{API}/webhooks", content=b"{not json", headers=headers)
-    assert malformed.status_code == 400
-    assert malformed.json()["errors"][0]["field"] == "body"
+    assert assert_problem(malformed, 400)["errors"][0]["field"] == "body"
     huge = with_(customParams={f"k{i}": "v" * 1000 for i in range(100)})
     too_big = await api.post(f"{API}/webhooks", json=huge, headers=account.headers)
-    assert too_big.status_code == 413
+    assert_problem(too_big, 413)
+    assert (await api.get(f"{API}/webhooks", headers=account.headers)).json() == {"items": []}
 
 
 # ---------------------------------------------------------------- properties, through the API
@@ -265,11 +267,10 @@ async def test_names_the_api_refuses_are_refused_with_the_reason(
             assert saved["customParams"] == {"extra": value}
             return
         # Only the custom value can have been refused, and it says so.
-        assert response.status_code == 400
-        assert [e["field"] for e in response.json()["errors"]] == ["customParams.extra"]
+        problem_body = assert_problem(response, 400)
+        assert [e["field"] for e in problem_body["errors"]] == ["customParams.extra"]
         return
-    assert response.status_code == 400, response.text
-    messages = {e["field"]: e["message"] for e in response.json()["errors"]}
+    messages = {e["field"]: e["message"] for e in assert_problem(response, 400)["errors"]}
     if problem is not None:
         assert messages["parameters.errorCode"] == problem
     else:
