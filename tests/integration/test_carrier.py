@@ -9,6 +9,7 @@ from sqlalchemy import Table, func, select
 from dlrhub.store.schema import deliveries, events
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import AccountKey
+from tests.support.assertions import assert_problem
 from tests.support.carrier import CARRIER, sent_message
 
 
@@ -62,27 +63,43 @@ async def test_intermediate_receipt_is_accepted_without_event(
 
 
 @pytest.mark.parametrize(
-    ("headers", "body", "status"),
+    ("headers", "body", "status", "field"),
     [
-        ({}, {"messageId": "x", "status": "DELIVERED"}, 401),
-        ({"Authorization": "Bearer wrong-token"}, {"messageId": "x", "status": "DELIVERED"}, 401),
-        (CARRIER, {"messageId": "nope", "status": "DELIVERED"}, 404),
-        (CARRIER, {"messageId": "x"}, 400),
-        (CARRIER, {"messageId": "x", "status": "SENT"}, 400),
-        (CARRIER, {"messageId": "x", "receipt": "stat:WHAT"}, 400),
-        (CARRIER, {"messageId": 5, "status": "DELIVERED"}, 400),
+        ({}, {"messageId": "x", "status": "DELIVERED"}, 401, None),
+        (
+            {"Authorization": "Bearer wrong-token"},
+            {"messageId": "x", "status": "DELIVERED"},
+            401,
+            None,
+        ),
+        (CARRIER, {"messageId": "nope", "status": "DELIVERED"}, 404, None),
+        (CARRIER, {"messageId": "x"}, 400, "status"),
+        (CARRIER, {"messageId": "x", "status": "SENT"}, 400, "status"),
+        (CARRIER, {"messageId": "x", "receipt": "stat:WHAT"}, 400, "receipt"),
+        (CARRIER, {"messageId": 5, "status": "DELIVERED"}, 400, "messageId"),
     ],
 )
 async def test_bad_reports_are_refused(
     carrier_api: tuple[httpx.AsyncClient, Hub],
+    key: AccountKey,
     headers: dict[str, str],
     body: dict[str, object],
     status: int,
+    field: str | None,
 ) -> None:
-    client, _ = carrier_api
+    client, hub = carrier_api
+    message_id = await sent_message(client, key)
+    body = {**body, "messageId": message_id} if body["messageId"] == "x" else body
     response = await client.post("/carrier/v1/dlr", json=body, headers=headers)
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
+    problem = assert_problem(response, status)
+    if field is not None:
+        assert [e["field"] for e in problem["errors"]] == [field], problem
+    # Refused means refused: the message is still SENT and no event was made.
+    assert await _count(hub, events) == 0
+    polled = await client.get(
+        f"/api/partner-gateway/v1/messages/status/{message_id}", headers=key.headers
+    )
+    assert polled.json()["status"] == "SENT"
 
 
 async def test_inbound_goes_to_the_number_owner(
@@ -101,7 +118,8 @@ async def test_inbound_goes_to_the_number_owner(
     unknown = await client.post(
         "/carrier/v1/inbound", json={**body, "destination": "+390000000001"}, headers=CARRIER
     )
-    assert unknown.status_code == 404
+    assert_problem(unknown, 404)
+    assert await _count(hub, events) == 1  # only the first reply
 
 
 @pytest.mark.parametrize(
@@ -123,6 +141,5 @@ async def test_bad_inbound_is_refused_by_the_same_rule_as_simulated_replies(
     simulated = await client.post(
         "/api/partner-gateway/v1/simulate/inbound", json=body, headers=key.headers
     )
-    assert carrier.status_code == simulated.status_code == 400
-    assert carrier.json()["errors"] == simulated.json()["errors"]
+    assert assert_problem(carrier, 400)["errors"] == assert_problem(simulated, 400)["errors"]
     assert carrier.json()["errors"][0]["field"] == field
