@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection
 
-from dlrhub.domain.errors import InvalidInput
+from dlrhub.domain.errors import Conflict, InvalidInput
 from dlrhub.domain.sending import SendFields
 from dlrhub.domain.status import Channel
 from dlrhub.services.messaging import MessagingService
@@ -62,9 +62,6 @@ async def test_a_burst_of_sends_shares_transactions_and_answers_each_one(
     await hub.accounts.add_waba_number(other.account_id, "+393409999999")
     sends: list[tuple[str, dict[str, object]]] = [("sms", _sms(f"n{i}")) for i in range(30)]
     sends += [
-        ("sms", _sms("first", "order-1")),
-        ("sms", _sms("first", "order-1")),  # the same request again: a replay (200)
-        ("sms", _sms("changed", "order-1")),  # the same id, another message: 409
         ("whatsapp", {**_sms("wa"), "phoneNumberId": WABA_NUMBER}),
         ("whatsapp", {**_sms("theirs"), "phoneNumberId": "+393409999999"}),  # not ours: 400
     ]
@@ -76,14 +73,35 @@ async def test_a_burst_of_sends_shares_transactions_and_answers_each_one(
         )
     )
     codes = [a.status_code for a in answers]
-    assert codes == [201] * 31 + [200, 409, 201, 400], [a.text for a in answers]
-    assert answers[31].json()["messageId"] == answers[30].json()["messageId"]
-    assert answers[34].json()["errors"][0]["field"] == "phoneNumberId"
+    assert codes == [201] * 31 + [400], [a.text for a in answers]
+    assert answers[31].json()["errors"][0]["field"] == "phoneNumberId"
     assert begun[0] < len(sends) // 2, f"{begun[0]} transactions for {len(sends)} sends"
-    stored = await _stored(hub, key.account_id)
-    assert len(stored) == 32  # 30 + order-1 + the WhatsApp one
-    assert stored["order-1"] == "first"
+    assert len(await _stored(hub, key.account_id)) == 31  # 30 + the WhatsApp one
     assert await _stored(hub, other.account_id) == {}
+
+
+async def test_one_messageid_twice_in_a_batch_is_one_message_and_a_replay_or_a_conflict(
+    carrier_api: tuple[httpx.AsyncClient, Hub], key: AccountKey
+) -> None:
+    _, hub = carrier_api
+    first = SendFields(Channel.SMS, "+393401234567", "first", None, None, True, True)
+    changed = SendFields(Channel.SMS, "+393401234567", "changed", None, None, True, True)
+    begun = _count_write_transactions(hub)
+    # Submitted in this order to the same batch (each call queues before it first waits).
+    results = await asyncio.gather(
+        hub.messaging.send(key.account_id, first, "order-1"),
+        hub.messaging.send(key.account_id, first, "order-1"),  # the same request again
+        hub.messaging.send(key.account_id, changed, "order-1"),  # the id, another message
+        return_exceptions=True,
+    )
+    created, replayed, conflict = results
+    assert not isinstance(created, BaseException)
+    assert not isinstance(replayed, BaseException)
+    assert (created.created, replayed.created) == (True, False)
+    assert replayed.message.id == created.message.id
+    assert isinstance(conflict, Conflict)
+    assert begun[0] == 1  # one transaction for the three
+    assert await _stored(hub, key.account_id) == {"order-1": "first"}
 
 
 async def test_a_failed_batch_is_written_send_by_send(
