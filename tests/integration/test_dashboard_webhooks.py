@@ -162,10 +162,15 @@ async def test_another_accounts_delivery_is_not_found(
     _, delivery_id = await others_webhook_and_delivery(hub)
     token = await sign_in(api, account.api_key)
     assert (await api.get(f"/dashboard/deliveries/{delivery_id}")).status_code == 404
+    other_id = (await hub.accounts.find("someone-else") or ("", ""))[0]
+    before = (await hub.deliveries.list(other_id)).items
     retried = await api.post(
         f"/dashboard/deliveries/{delivery_id}/retry", data={"csrf_token": token}
     )
     assert retried.status_code == 404
+    assert "Not found" in retried.text
+    # Nothing of theirs was requeued: not due again from now, no other change.
+    assert (await hub.deliveries.list(other_id)).items == before
     log = await api.get("/dashboard/deliveries")
     assert delivery_id not in log.text
     assert 'data-testid="health-pending">0<' in log.text
@@ -204,6 +209,12 @@ async def test_delivery_log_filters_and_retry(
         data={"csrf_token": token, "back": "https://evil.example/"},
     )
     assert retried.headers["location"] == "/dashboard/deliveries?done=retried"
+    # It was requeued: due again from the moment of the retry, not from when it was queued.
+    [after] = (await hub.deliveries.list(account.account_id)).items
+    assert (after.id, after.status) == (delivery.id, "pending")
+    assert delivery.next_attempt_at is not None
+    assert after.next_attempt_at is not None
+    assert after.next_attempt_at > delivery.next_attempt_at
 
 
 async def test_messages_page_looks_up_and_sends(
