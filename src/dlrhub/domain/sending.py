@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from dlrhub.domain.customer_ids import check_customer_message_id, check_sender
 from dlrhub.domain.errors import DlrhubError, FieldError, InvalidInput
@@ -77,7 +77,9 @@ def _body_parts(fields: SendFields, problems: list[FieldError]) -> int:
 
 def request_fingerprint(fields: SendFields) -> str:
     """Identifies what was asked; an idempotent retry must ask for exactly the same."""
-    canonical = json.dumps(asdict(fields), sort_keys=True, separators=(",", ":"))
+    # vars(), not asdict(): the fields are flat values, and asdict deep-copies each of them
+    # (a tenth of a send's CPU, measured); the JSON is the same.
+    canonical = json.dumps(vars(fields), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

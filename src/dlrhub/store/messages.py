@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, text, update
@@ -28,8 +28,9 @@ async def insert_messages(conn: AsyncConnection, new: Sequence[NewMessage]) -> N
     """Insert many messages in one statement; wakes the simulators if any is simulated."""
     if not new:
         return
+    # vars(), not asdict(): a record's fields are flat values; asdict deep-copies each one.
     rows = [
-        asdict(message.record)
+        vars(message.record)
         | {
             "channel": message.record.channel.value,
             "status": message.record.status.value,
