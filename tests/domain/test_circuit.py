@@ -82,3 +82,20 @@ def test_keys_are_independent() -> None:
     assert b.open_keys(3) == {"bad"}
     assert b.state("good", 3) is CircuitState.CLOSED
     assert b.not_closed(3) == 1
+
+
+def test_the_defaults_five_failures_five_seconds_five_minutes() -> None:
+    breaker = CircuitBreaker()
+    for _ in range(4):
+        breaker.record("w", False, 0)
+    assert breaker.state("w", 0) is CircuitState.CLOSED
+    breaker.record("w", False, 0)
+    assert breaker.state("w", 4.99) is CircuitState.OPEN
+    assert breaker.state("w", 5.0) is CircuitState.HALF_OPEN
+    now = 5.0
+    for _ in range(10):  # failed probes double the cooldown, up to 300 s
+        breaker.record("w", False, now)
+        now += 1_000
+    breaker.record("w", False, now)
+    assert breaker.state("w", now + 299.99) is CircuitState.OPEN
+    assert breaker.state("w", now + 300) is CircuitState.HALF_OPEN

@@ -67,3 +67,31 @@ def test_memory_follows_the_webhooks_in_use() -> None:
     for i in range(10_000):
         r.record("busy", True, 1_000 + i / 1_000)
     assert len(r) == 1
+
+
+def test_halving_rounds_down() -> None:
+    r = ramp(initial=1, maximum=8)
+    for outcome in "ssf":  # 1 → 2 → 3, halved: 1 (not 1.5)
+        r.record("w", outcome == "s", 0)
+    assert r.allowed("w", 0) == 1
+    assert isinstance(r.allowed("w", 0), int)
+
+
+@pytest.mark.parametrize(("records", "kept"), [(9_999, 2), (10_000, 1)])
+def test_idle_webhooks_are_forgotten_at_every_ten_thousandth_record(
+    records: int, kept: int
+) -> None:
+    r = ramp()
+    r.record("idle", True, 0)
+    for i in range(records - 1):
+        r.record("busy", True, 60 + i / 1_000_000)
+    assert len(r) == kept
+
+
+def test_a_webhook_idle_exactly_the_reset_time_is_kept() -> None:
+    r = ramp()
+    r.record("edge", True, 0)
+    for _ in range(9_998):
+        r.record("busy", True, 0)
+    r.record("busy", True, 60)  # the 10 000th record: "edge" idle exactly 60 s
+    assert len(r) == 2

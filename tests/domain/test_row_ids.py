@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -41,3 +42,18 @@ def test_new_ids_are_distinct_uuids_in_creation_order() -> None:
     assert all(uuid.UUID(i).version == 7 for i in ids)
     # Same-millisecond ids are in random order; across milliseconds they are ordered.
     assert ids[0][:8] <= ids[-1][:8]
+
+
+def test_the_rfc_9562_example() -> None:
+    """RFC 9562, appendix A.6: 12 random bits after the version, 62 after the variant; the
+    six random bits between them are the ones a UUIDv7 has no room for."""
+    rand_a, rand_b = 0xCC3, 0x18C4DC0C0C07398F
+    random = (rand_a << 68 | 0b101101 << 62 | rand_b).to_bytes(10, "big")
+    assert str(uuid7(0x017F22E279B0, random)) == "017f22e2-79b0-7cc3-98c4-dc0c0c07398f"
+
+
+def test_a_new_id_carries_the_current_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    made = uuid.UUID(new_id())
+    after = time.time_ns() // 1_000_000
+    assert before <= made.int >> 80 <= after
