@@ -99,3 +99,9 @@ def test_the_defaults_five_failures_five_seconds_five_minutes() -> None:
     breaker.record("w", False, now)
     assert breaker.state("w", now + 299.99) is CircuitState.OPEN
     assert breaker.state("w", now + 300) is CircuitState.HALF_OPEN
+
+
+def test_a_success_for_a_webhook_never_seen_is_fine() -> None:
+    breaker = CircuitBreaker(threshold=1)
+    breaker.record("new", True, 0)
+    assert breaker.state("new", 0) is CircuitState.CLOSED

@@ -72,3 +72,15 @@ def test_an_mo_request_carries_the_mo_parameters() -> None:
         "body": "Sì",
         "kind": "TEXT",
     }
+
+
+def test_a_value_the_event_does_not_have_is_sent_empty() -> None:
+    formatted = format_request(
+        method="JSON",
+        url="https://crm.example.com/mo",
+        report_type="MO",
+        values={"messageId": "m-1"},
+        parameters=PARAMS,
+        custom_params={},
+    )
+    assert json.loads(formatted.body) == {"id": "m-1", "from": "", "body": ""}

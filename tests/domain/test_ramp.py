@@ -95,3 +95,15 @@ def test_a_webhook_idle_exactly_the_reset_time_is_kept() -> None:
         r.record("busy", True, 0)
     r.record("busy", True, 60)  # the 10 000th record: "edge" idle exactly 60 s
     assert len(r) == 2
+
+
+def test_every_ten_thousand_records_after_the_first_prune_too() -> None:
+    r = ramp()
+    for _ in range(10_000):  # the first prune, at t=0: nothing idle
+        r.record("busy", True, 0)
+    r.record("idle", True, 0)
+    for _ in range(9_998):  # records 10 002 … 19 999, a hundred seconds later
+        r.record("busy", True, 100)
+    assert len(r) == 2
+    r.record("busy", True, 100)  # the 20 000th: "idle" has been idle 100 s
+    assert len(r) == 1

@@ -59,3 +59,9 @@ def test_a_shorter_period_and_limit() -> None:
     window = after_failure(after_failure(None, 0.0, period_s=10), 1.0, period_s=10)
     assert retry_after(window, 2.0, limit=2, period_s=10) == 8
     assert retry_after(window, 10.0, limit=2, period_s=10) is None
+
+
+def test_a_shorter_period_is_honoured_when_counting() -> None:
+    opened = FailureWindow(opened_at=0, failures=3)
+    assert after_failure(opened, 20, period_s=10) == FailureWindow(opened_at=20, failures=1)
+    assert after_failure(opened, 5, period_s=10) == FailureWindow(opened_at=0, failures=4)

@@ -98,6 +98,7 @@ def test_header_name_problem(name: str, problem: str | None) -> None:
         (" a", "a header value must not start or end with spaces"),
         ("a\t", "a header value must not start or end with spaces"),
         ("a b\tc", None),
+        ("X-Ray", None),  # only spaces and tabs count as padding
         ("", None),
     ],
 )
