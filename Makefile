@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench mutate clean
 
 run: $(VENV)/.installed
 	$(BIN)/dlrhub serve --dev
@@ -17,6 +17,12 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/dispatch.py
+
+# Mutation testing (docs/testing.md): not in CI, minutes for the domain, long for services.
+# `make mutate SCOPE=services` for the services that decide outcomes.
+SCOPE ?= domain
+mutate: $(VENV)/.installed-dev
+	nice -n 10 $(BIN)/python tools/mutate.py $(SCOPE)
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dlrhub needs Python 3.11 or newer (set PYTHON=python3.11)")'
