@@ -90,7 +90,7 @@ async def test_hanging_webhook_does_not_starve_healthy_ones_and_circuit_cycles(
             await healthy.await_for(100, timeout=15)
             # The stuck webhook needs ≥ 10 s for its 20 deliveries (1 s timeout, 2 at a time);
             # the healthy ones finish while most of those are still waiting, so they did not
-            # queue behind them. Counted in attempts, not seconds: load cannot flake it.
+            # queue behind them. Said in attempts, not seconds (no wall-clock bound).
             assert len(hanging.requests) <= 8, "stuck deliveries went ahead of healthy ones"
             await wait_until(
                 lambda: _gauge(workers, "dlrhub_open_circuits") >= 1,
