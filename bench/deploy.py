@@ -21,7 +21,7 @@ READY_TIMEOUT_S = 60.0
 @dataclass(frozen=True)
 class Topology:
     backend: str  # "sqlite" or "postgresql"
-    workers: int
+    workers: int  # 0: `apis` x `dlrhub api` alone (the send API's own rate, no pipeline)
     apis: int = 1  # `dlrhub api` processes on PostgreSQL, each on its own port
     serve: bool = False  # `workers` x `dlrhub serve` even where `api` + `worker` exist
 
@@ -35,6 +35,8 @@ class Topology:
     @property
     def label(self) -> str:
         name = "SQLite" if self.backend == "sqlite" else "PostgreSQL"
+        if not self.workers:
+            return f"{name} api alone"
         if self.serve:
             return f"{name} serve" + (f" x{self.workers}" if self.workers > 1 else "")
         if self.apis > 1:
@@ -99,7 +101,7 @@ class Deployment:
         dispatching = [per[p.name]["peak_rss_mb"] for p in self.workers]
         return {
             "processes": per,
-            "peak_rss_mb": max(dispatching),
+            "peak_rss_mb": max(dispatching, default=None),  # none: `api` alone
             "peak_rss_any_mb": max(v["peak_rss_mb"] for v in per.values()),
             "cpu_s": sum(v["cpu_s"] for v in per.values()),
         }
@@ -147,7 +149,7 @@ async def _spawn_all(d: Deployment, env: dict[str, str], commands: set[str], lab
     d.api_url = f"http://127.0.0.1:{port}"
     count = d.topology.workers
     split = not d.topology.serve and {"api", "worker"} <= commands
-    if d.topology.backend == "postgresql" and split:
+    if (d.topology.backend == "postgresql" and split) or count == 0:
         apis = d.topology.apis
         d.shape = f"{apis} x dlrhub api + {count} x dlrhub worker".removeprefix("1 x ")
         for j in range(apis):

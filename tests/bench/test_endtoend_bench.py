@@ -17,6 +17,8 @@ SETUPS = {
     "postgresql": ["PostgreSQL serve", "PostgreSQL api x2 + worker x2"],
 }
 MEASURES = ["burst 2,000 (32 conn)", "steady 500 sends/s", "steady 1,000 sends/s"]
+# SQLite also measures the send API alone (`dlrhub api`, no worker): one row, no webhooks.
+API_ALONE = ("SQLite api alone", "sends 2,000 (32 conn)")
 
 
 @pytest.mark.e2e
@@ -37,6 +39,12 @@ def test_quick_endtoend_bench_delivers_every_message(db_url: str, tmp_path: Path
             assert any(line.startswith(setup) and measure in line for line in lines), done.stdout
 
     rows = json.loads(output.read_text())["endtoend"]
+    if backend == "sqlite":
+        alone, *rows = rows
+        assert (alone["setup"], alone["measure"]) == API_ALONE
+        assert "error" not in alone["details"], alone["details"]
+        assert alone["details"]["accepted"] == alone["details"]["sent"] > 0
+        assert alone["sends"] > 0
     assert [(r["setup"], r["measure"]) for r in rows] == [
         (setup, measure) for setup in SETUPS[backend] for measure in MEASURES
     ]
