@@ -33,15 +33,20 @@ LEASE = timedelta(seconds=30)
 
 @dataclass
 class FakeDispatcher:
-    """A taker that keeps what it is handed and accepts only the webhooks it is told to."""
+    """A taker that keeps what it is handed, with room for `rooms[webhook]` deliveries per
+    webhook (none for the others) and `total` in all."""
 
-    accepted: set[str]
+    rooms: dict[str, int]
+    total: int = 1000
     worker_id: str = "fake-worker"
     lease: timedelta = LEASE
     taken: list[DeliveryJob] = field(default_factory=list)
 
-    def accepts(self, webhook_id: str) -> bool:
-        return webhook_id in self.accepted
+    def room(self) -> int:
+        return self.total
+
+    def room_for(self, webhook_id: str) -> int:
+        return self.rooms.get(webhook_id, 0)
 
     def take(self, jobs: Sequence[DeliveryJob]) -> None:
         self.taken.extend(jobs)
@@ -70,7 +75,7 @@ async def test_the_job_handed_over_is_what_a_claim_would_load(app: Stack) -> Non
     await app.register(key, "https://127.0.0.1:9/hook")
     sent = [await app.send(key, destination=f"+39340123456{i}", messageId=f"m{i}") for i in "12"]
     (webhook_id,) = {row.webhook_id for row in await _webhooks(app)}
-    taker = FakeDispatcher(accepted={webhook_id})
+    taker = FakeDispatcher(rooms={webhook_id: 10})
 
     stepped, queued = await _simulator(app).step(taker)
 
@@ -94,7 +99,7 @@ async def test_a_webhook_the_dispatcher_refuses_is_queued_for_any_worker(app: St
     key = await app.new_account()
     await app.register(key, "https://127.0.0.1:9/hook")
     await app.send(key, destination="+393401234567")
-    taker = FakeDispatcher(accepted=set())  # e.g. the webhook is paused or at its cap
+    taker = FakeDispatcher(rooms={})  # e.g. the webhook is paused or at its cap
 
     stepped, queued = await _simulator(app).step(taker)
 
@@ -109,6 +114,31 @@ async def test_a_webhook_the_dispatcher_refuses_is_queued_for_any_worker(app: St
     assert len(claimed) == 1
 
 
+@pytest.mark.parametrize(("per_webhook", "in_all"), [(2, 1000), (1000, 2)])
+async def test_only_as_many_as_the_dispatcher_has_room_for_are_handed_over(
+    app: Stack, per_webhook: int, in_all: int
+) -> None:
+    key = await app.new_account()
+    await app.register(key, "https://127.0.0.1:9/hook")
+    for i in range(3):
+        await app.send(key, destination=f"+39340123456{i}")
+    (webhook_id,) = {row.webhook_id for row in await _webhooks(app)}
+    taker = FakeDispatcher(rooms={webhook_id: per_webhook}, total=in_all)
+
+    stepped, queued = await _simulator(app).step(taker)
+
+    assert (stepped, queued) == (3, True)  # the third is queued for any worker
+    assert len(taker.taken) == 2
+    rows = await _rows(app)
+    assert sorted(leased_by or "" for leased_by, _ in rows.values()) == [
+        "",
+        "fake-worker",
+        "fake-worker",
+    ]
+    leased = {id_ for id_, (leased_by, _) in rows.items() if leased_by}
+    assert leased == {job.delivery_id for job in taker.taken}
+
+
 async def test_a_lease_whose_holder_died_is_claimed_by_another_worker_once_it_runs_out(
     app: Stack,
 ) -> None:
@@ -116,7 +146,7 @@ async def test_a_lease_whose_holder_died_is_claimed_by_another_worker_once_it_ru
     await app.register(key, "https://127.0.0.1:9/hook")
     await app.send(key, destination="+393401234567")
     (webhook_id,) = {row.webhook_id for row in await _webhooks(app)}
-    taker = FakeDispatcher(accepted={webhook_id})
+    taker = FakeDispatcher(rooms={webhook_id: 10})
     await _simulator(app).step(taker)  # handed over; then its process "dies" with it
     assert len(taker.taken) == 1
 
@@ -149,12 +179,13 @@ async def test_a_stopped_dispatcher_accepts_nothing_and_gives_back_what_comes_la
         )
         stop = asyncio.Event()
         running = asyncio.create_task(dispatcher.run(stop))
-        assert dispatcher.accepts(webhook_id)
+        assert dispatcher.room() > 0
+        assert dispatcher.room_for(webhook_id) > 0
         stop.set()
         await running
-        assert not dispatcher.accepts(webhook_id)
+        assert (dispatcher.room(), dispatcher.room_for(webhook_id)) == (0, 0)
         # A transaction that leased to it committed just as it stopped: given back at once.
-        leased = FakeDispatcher(accepted={webhook_id}, worker_id="stopping")
+        leased = FakeDispatcher(rooms={webhook_id: 10}, worker_id="stopping")
         await _simulator(app).step(leased)
         dispatcher.take(leased.taken)
         await wait_until(lambda: _released(app), what="the late delivery given back to the queue")
@@ -179,7 +210,7 @@ async def test_carrier_reports_hand_their_deliveries_over_once_each(app: Stack) 
     batcher = CarrierReportBatcher(
         FaultyDatabase(app.hub.db.engine, failing_transactions=1), app.hub.signals, app.hub.clock
     )
-    batcher.taker = taker = FakeDispatcher(accepted={webhook_id})
+    batcher.taker = taker = FakeDispatcher(rooms={webhook_id: 10})
     outcomes = await asyncio.gather(
         *(batcher.submit(CarrierReport(s["messageId"], MessageStatus.DELIVERED)) for s in sent)
     )

@@ -161,15 +161,18 @@ class Dispatcher:
     def lease(self) -> timedelta:
         return timedelta(seconds=self._config.lease_s)
 
-    def accepts(self, webhook_id: str) -> bool:
-        """Whether a claim now could take one more of this webhook's deliveries."""
+    def room(self) -> int:
+        """How many more deliveries a claim now could take, in all."""
+        if not self._accepting:
+            return 0
+        return max(0, self._max_held - len(self._buffer) - len(self._in_flight))
+
+    def room_for(self, webhook_id: str) -> int:
+        """How many more of this webhook's deliveries a claim now could take."""
         now = time.monotonic()
-        return (
-            self._accepting
-            and len(self._buffer) + len(self._in_flight) < self._max_held
-            and self._held(webhook_id) < self._held_cap(webhook_id, now)
-            and webhook_id not in self._breaker.open_keys(now)
-        )
+        if not self._accepting or webhook_id in self._breaker.open_keys(now):
+            return 0
+        return max(0, self._held_cap(webhook_id, now) - self._held(webhook_id))
 
     def take(self, jobs: Sequence[DeliveryJob]) -> None:
         """Deliveries leased to this worker by a committed transaction: sent like claimed

@@ -37,7 +37,7 @@ class CarrierReports:
 
     def hand_deliveries_to(self, taker: DeliveryTaker) -> None:
         """The deliveries of reports applied here go straight to `taker`, this process's
-        dispatcher, when it accepts them (services/handover.py)."""
+        dispatcher, as many as it has room for (services/handover.py)."""
         self._batcher.taker = taker
 
     def authenticate(self, authorization: str | None) -> str:

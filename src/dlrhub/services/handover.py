@@ -9,14 +9,15 @@ has committed, with everything an attempt needs.
 
 Nothing is lost to this shortcut: the rows are in the queue as always, only leased. If the
 process dies before they are attempted, the lease runs out and any worker claims them, as
-it would a delivery whose worker died mid-attempt. The dispatcher only accepts what it
-would have claimed itself (room in its buffer, the webhook not paused nor at its cap):
-everything else is queued unleased for whichever worker gets to it first.
+it would a delivery whose worker died mid-attempt. The dispatcher only takes what it would
+have claimed itself (as many as its buffer has room for, and per webhook as many as that
+webhook's cap leaves, none for a paused one): the rest is queued unleased for whichever
+worker gets to it first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,8 +34,13 @@ class DeliveryTaker(Protocol):
     @property
     def lease(self) -> timedelta: ...
 
-    def accepts(self, webhook_id: str) -> bool:
-        """Whether it would take one more delivery for this webhook now."""
+    def room(self) -> int:
+        """How many more deliveries it would take now, in all."""
+        ...
+
+    def room_for(self, webhook_id: str) -> int:
+        """How many more of this webhook's deliveries it would take now (0: paused, at its
+        cap, or stopping)."""
         ...
 
     def take(self, jobs: Sequence[DeliveryJob]) -> None:
@@ -55,8 +61,17 @@ class Handover:
     def to(cls, taker: DeliveryTaker, now: datetime) -> Handover:
         return cls(taker=taker, lease_until=now + taker.lease)
 
-    def accepts(self, webhook_id: str) -> bool:
-        return self.taker.accepts(webhook_id)
+    def allot(self, wanted: Mapping[str, int]) -> dict[str, int]:
+        """Of `wanted` deliveries per webhook, how many the taker takes per webhook: each
+        webhook's room, within the room in all."""
+        budget = self.taker.room()
+        allotted: dict[str, int] = {}
+        for webhook_id, count in wanted.items():
+            share = min(count, self.taker.room_for(webhook_id), budget)
+            if share > 0:
+                allotted[webhook_id] = share
+                budget -= share
+        return allotted
 
     def hand_over(self) -> None:
         """After the commit: give the taker what this transaction leased to it."""

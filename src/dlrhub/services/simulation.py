@@ -33,7 +33,7 @@ class SimulatedReports:
         """Report every due simulated outcome in one transaction, through the batched report
         path every carrier uses, and schedule what follows; returns how many steps were taken
         and whether deliveries were queued. The deliveries `taker` (this process's dispatcher)
-        accepts are handed to it instead of queued (services/handover.py).
+        has room for are handed to it instead of queued (services/handover.py).
 
         The locked steps, their reports and the next steps share the transaction: a crash
         anywhere leaves the steps due again, never applied without their follow-up.

@@ -66,7 +66,7 @@ async def emit_events(
 ) -> list[int]:
     """Store events and one delivery per webhook that wants each: the deliveries queued per
     event for any worker. A batch costs the same few statements as one event. With a
-    `handover`, the deliveries its dispatcher accepts are leased to it instead (not counted
+    `handover`, the deliveries its dispatcher has room for are leased to it instead (not counted
     as queued) and their jobs added to it, to be handed over after the commit."""
     if not specs:
         return []
@@ -104,11 +104,11 @@ async def emit_events(
 def _lease_for(handover: Handover | None, new_events: Sequence[NewEvent]) -> DeliveryLease | None:
     if handover is None:
         return None
-    webhook_ids = {webhook_id for event in new_events for webhook_id in event.webhook_ids}
-    accepted = frozenset(w for w in webhook_ids if handover.accepts(w))
-    if not accepted:
+    wanted = Counter(webhook_id for event in new_events for webhook_id in event.webhook_ids)
+    counts = handover.allot(wanted)
+    if not counts:
         return None
-    return DeliveryLease(handover.taker.worker_id, handover.lease_until, accepted)
+    return DeliveryLease(handover.taker.worker_id, handover.lease_until, counts)
 
 
 async def _jobs_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,11 +34,12 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class DeliveryLease:
-    """Deliveries to these webhooks are inserted leased to `worker` (services/handover.py)."""
+    """Up to `counts[webhook]` deliveries to each webhook are inserted leased to `worker`
+    (services/handover.py)."""
 
     worker: str
     until: datetime
-    webhook_ids: frozenset[str]
+    counts: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,13 @@ async def insert_events(
             for event in new_events
         ],
     )
-    leased_ids = lease.webhook_ids if lease is not None else frozenset()
-    stored = [
-        StoredDelivery(new_id(), event, webhook_id, webhook_id in leased_ids)
-        for event in new_events
-        for webhook_id in event.webhook_ids
-    ]
+    left = Counter(lease.counts if lease is not None else {})
+    stored: list[StoredDelivery] = []
+    for event in new_events:
+        for webhook_id in event.webhook_ids:
+            leased = left[webhook_id] > 0
+            left[webhook_id] -= leased
+            stored.append(StoredDelivery(new_id(), event, webhook_id, leased))
     if stored:
         await conn.execute(
             deliveries.insert(),
