@@ -107,3 +107,10 @@ def test_every_ten_thousand_records_after_the_first_prune_too() -> None:
     assert len(r) == 2
     r.record("busy", True, 100)  # the 20 000th: "idle" has been idle 100 s
     assert len(r) == 1
+
+
+def test_an_idle_minute_is_the_default_reset() -> None:
+    r = ConcurrencyRamp(initial=4, maximum=64)
+    r.record("w", True, 0)
+    assert r.allowed("w", 59.9) == 5
+    assert r.allowed("w", 60.1) == 4
