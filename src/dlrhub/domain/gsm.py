@@ -1,7 +1,8 @@
-"""SMS segmentation per GSM 03.38.
+"""SMS segmentation and encoding per GSM 03.38.
 
 Works out the encoding a text needs and how many concatenated SMS parts it takes, which
-is what carriers bill and what the send API reports as ``totalParts``.
+is what carriers bill and what the send API reports as ``totalParts``; and the bytes of each
+part as an SMPP `submit_sm` carries them (`encode`), split exactly as `segment` counts.
 """
 
 from __future__ import annotations
@@ -10,21 +11,36 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MAX_SMS_PARTS", "Segmentation", "segment"]
+__all__ = ["MAX_SMS_PARTS", "EncodedSms", "Segmentation", "encode", "segment"]
 
 MAX_SMS_PARTS = 10
 
-# The GSM 03.38 default alphabet, in code-point order (0x1B, the escape, is left out
-# because it is never a character of the text itself).
-_BASIC_CHARS = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
+_ESCAPE = 0x1B
+# The GSM 03.38 default alphabet: each character's position is its code (0x1B, the escape,
+# is never a character of the text itself).
+_BASIC_TABLE = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
     " !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
     "¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+_BASIC_CODES = {ch: code for code, ch in enumerate(_BASIC_TABLE) if code != _ESCAPE}
+_BASIC_CHARS = frozenset(_BASIC_CODES)
 
 # Reached through the escape code, so each costs two septets.
-_EXTENSION_CHARS = frozenset("\f^{}\\[~]|€")
+_EXTENSION_CODES = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+_EXTENSION_CHARS = frozenset(_EXTENSION_CODES)
 
 _GSM_SINGLE, _GSM_MULTI = 160, 153
 # The multipart limits are lower because each part carries a 6-byte concatenation header.
@@ -42,31 +58,80 @@ class Segmentation:
 
 def segment(text: str) -> Segmentation:
     """Return the encoding, unit count and SMS part count for ``text``."""
+    encoding, widths = _widths(text)
+    return Segmentation(encoding, sum(widths), len(_split(encoding, widths)))
+
+
+def _widths(text: str) -> tuple[Literal["GSM-7", "UCS-2"], list[int]]:
+    """The encoding `text` needs, and each character's width in its units."""
     if all(ch in _BASIC_CHARS or ch in _EXTENSION_CHARS for ch in text):
-        septets = [2 if ch in _EXTENSION_CHARS else 1 for ch in text]
-        return _pack("GSM-7", septets, _GSM_SINGLE, _GSM_MULTI)
+        return "GSM-7", [2 if ch in _EXTENSION_CHARS else 1 for ch in text]
     # Characters outside the BMP become a UTF-16 surrogate pair: two code units.
-    code_units = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    return _pack("UCS-2", code_units, _UCS2_SINGLE, _UCS2_MULTI)
+    return "UCS-2", [2 if ord(ch) > 0xFFFF else 1 for ch in text]
 
 
-def _pack(
-    encoding: Literal["GSM-7", "UCS-2"],
-    widths: Iterable[int],
-    single_limit: int,
-    multi_limit: int,
-) -> Segmentation:
+def _split(encoding: Literal["GSM-7", "UCS-2"], widths: Iterable[int]) -> list[range]:
+    """The characters of each part, as ranges of character positions."""
     widths = list(widths)
-    total = sum(widths)
-    if total <= single_limit:
-        return Segmentation(encoding, total, 1)
+    single_limit, multi_limit = (
+        (_GSM_SINGLE, _GSM_MULTI) if encoding == "GSM-7" else (_UCS2_SINGLE, _UCS2_MULTI)
+    )
+    if sum(widths) <= single_limit:
+        return [range(len(widths))]
     # Pack greedily rather than dividing: an escape sequence or a surrogate pair is
     # indivisible, so one that would straddle a boundary starts the next part and
     # leaves a unit of the previous part unused.
-    parts, used = 1, 0
-    for width in widths:
+    parts: list[range] = []
+    start, used = 0, 0
+    for position, width in enumerate(widths):
         if used + width > multi_limit:
-            parts += 1
-            used = 0
+            parts.append(range(start, position))
+            start, used = position, 0
         used += width
-    return Segmentation(encoding, total, parts)
+    parts.append(range(start, len(widths)))
+    return parts
+
+
+@dataclass(frozen=True)
+class EncodedSms:
+    """A text as SMPP `submit_sm`s carry it: the `data_coding` of every part (0: the GSM
+    03.38 default alphabet, one septet per octet, unpacked; 8: UCS-2) and each part's
+    `short_message`, led by a concatenation header when there are several (`esm_class` 0x40)."""
+
+    data_coding: int
+    parts: tuple[bytes, ...]
+
+
+def encode(text: str, reference: int) -> EncodedSms:
+    """The parts of `text`, split exactly as `segment` counts them; `reference` (0 to 255) ties
+    the parts of one message together in their 8-bit-reference concatenation headers."""
+    if not 0 <= reference <= 0xFF:
+        raise ValueError(f"a concatenation reference is 0 to 255, not {reference}")
+    encoding, widths = _widths(text)
+    ranges = _split(encoding, widths)
+    to_bytes = _gsm_bytes if encoding == "GSM-7" else _ucs2_bytes
+    bodies = [to_bytes(text[r.start : r.stop]) for r in ranges]
+    if len(bodies) > 0xFF:
+        raise ValueError(f"{len(bodies)} parts do not fit an 8-bit concatenation header")
+    if len(bodies) > 1:
+        # IEI 0x00 (concatenation, 8-bit reference), 3 bytes: reference, total, sequence.
+        bodies = [
+            bytes((0x05, 0x00, 0x03, reference, len(bodies), number)) + body
+            for number, body in enumerate(bodies, start=1)
+        ]
+    return EncodedSms(0 if encoding == "GSM-7" else 8, tuple(bodies))
+
+
+def _gsm_bytes(text: str) -> bytes:
+    out = bytearray()
+    for ch in text:
+        if ch in _EXTENSION_CODES:
+            out += bytes((_ESCAPE, _EXTENSION_CODES[ch]))
+        else:
+            out.append(_BASIC_CODES[ch])
+    return bytes(out)
+
+
+def _ucs2_bytes(text: str) -> bytes:
+    # UTF-16 big-endian: what SMSCs read as data_coding 8 (surrogate pairs included).
+    return text.encode("utf-16-be")
