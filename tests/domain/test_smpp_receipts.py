@@ -8,8 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dlrhub.domain.smpp_receipts import (
+    Receipt,
     ReceiptIds,
+    read_receipt,
     receipt_id_keys,
+    state_of_parts,
     state_of_tlv,
     stored_id_key,
 )
@@ -100,3 +103,99 @@ def test_any_number_round_trips_between_hex_and_decimal(value: int) -> None:
 )
 def test_message_state_tlv(value: int, expected: tuple[bool, MessageStatus | None]) -> None:
     assert state_of_tlv(value) == expected
+
+
+RECEIPT = (
+    "id:{id} sub:001 dlvrd:001 submit date:2611290801 done date:2611290802 stat:{stat} err:{err}"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "tlv_id", "state", "expected"),
+    [
+        # The TLVs first.
+        (
+            RECEIPT.format(id="6699", stat="UNDELIV", err="000"),
+            "1A2B",
+            2,
+            Receipt("1A2B", False, True, MessageStatus.DELIVERED, None),
+        ),
+        # The text when there is no TLV.
+        (
+            RECEIPT.format(id="6699", stat="DELIVRD", err="000"),
+            None,
+            None,
+            Receipt("6699", True, True, MessageStatus.DELIVERED, None),
+        ),
+        (
+            RECEIPT.format(id="6699", stat="UNDELIV", err="021"),
+            None,
+            None,
+            Receipt("6699", True, True, MessageStatus.ERROR, "carrier: UNDELIV (err 021)"),
+        ),
+        (
+            RECEIPT.format(id="6699", stat="EXPIRED", err="000"),
+            None,
+            None,
+            Receipt("6699", True, True, MessageStatus.EXPIRED, "carrier: EXPIRED"),
+        ),
+        (
+            RECEIPT.format(id="6699", stat="ENROUTE", err="000"),
+            None,
+            None,
+            Receipt("6699", True, True, None, None),
+        ),
+        # A TLV state without a text stat still names the failure.
+        (
+            "",
+            "abc",
+            5,
+            Receipt("abc", False, True, MessageStatus.ERROR, "carrier: message_state 5"),
+        ),
+        # Not understood: acknowledged and counted, never an exception.
+        (
+            RECEIPT.format(id="6699", stat="WEIRD", err="0A1"),
+            None,
+            None,
+            Receipt("6699", True, False, None, None),
+        ),
+        ("id:42 stat:", None, 99, Receipt("42", True, False, None, None)),
+        # Names no submission at all.
+        ("stat:DELIVRD", None, None, None),
+        ("", None, 2, None),
+        ("", "  ", 2, None),
+    ],
+)
+def test_read_receipt(
+    text: str, tlv_id: str | None, state: int | None, expected: Receipt | None
+) -> None:
+    assert read_receipt(text, receipted_message_id=tlv_id, message_state=state) == expected
+
+
+@given(
+    st.text(max_size=300),
+    st.one_of(st.none(), st.text(max_size=70)),
+    st.one_of(st.none(), st.integers(0, 255)),
+)
+def test_read_receipt_never_raises(text: str, tlv_id: str | None, state: int | None) -> None:
+    receipt = read_receipt(text, receipted_message_id=tlv_id, message_state=state)
+    assert receipt is None or receipt.carrier_id
+
+
+D, E, X = MessageStatus.DELIVERED, MessageStatus.ERROR, MessageStatus.EXPIRED
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ([D, D, D], D),
+        ([D, None, D], None),  # a part still out
+        ([None, None], None),
+        ([D, E, None], E),  # a failed part fails the message at once
+        ([X, D, D], X),
+        ([D], D),
+        ([], None),
+    ],
+)
+def test_state_of_parts(parts: list[MessageStatus | None], expected: MessageStatus | None) -> None:
+    assert state_of_parts(parts) == expected

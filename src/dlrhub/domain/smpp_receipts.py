@@ -11,14 +11,20 @@ id (`DLRHUB_SMPP_BINDS`' `receipt_ids`: `hex`, `dec` or `auto`).
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
+from dlrhub.domain.carrier import SMPP_STATES, parse_receipt
 from dlrhub.domain.status import MessageStatus
 
 __all__ = [
     "MESSAGE_STATES",
+    "Receipt",
     "ReceiptIds",
+    "read_receipt",
     "receipt_id_keys",
+    "state_of_parts",
     "state_of_tlv",
     "stored_id_key",
 ]
@@ -80,3 +86,52 @@ def receipt_id_keys(receipt_id: str, *, in_text: bool, mode: ReceiptIds) -> tupl
     if mode in (ReceiptIds.HEX, ReceiptIds.AUTO) and all(ch in _HEX_DIGITS for ch in raw):
         keys.append(str(int(raw, 16)))  # hex text for a decimal response id
     return tuple(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a receipt `deliver_sm` says: which submission (`carrier_id`, from the TLV or the
+    text), whether its state was understood, the status it means (None: intermediate) and the
+    error text of a failure."""
+
+    carrier_id: str
+    id_in_text: bool
+    known: bool
+    status: MessageStatus | None
+    error: str | None
+
+
+def read_receipt(
+    text: str, *, receipted_message_id: str | None, message_state: int | None
+) -> Receipt | None:
+    """A receipt from its TLVs first and its text second; None when it names no submission.
+    Never raises: whatever an SMSC sends is acknowledged, and what cannot be read is counted,
+    not refused (a refused receipt is resent for ever)."""
+    fields = parse_receipt(text)
+    tlv_id = (receipted_message_id or "").strip()
+    carrier_id = tlv_id or fields.get("id", "").strip()
+    if not carrier_id:
+        return None
+    stat = fields.get("stat", "").upper()
+    if message_state is not None:
+        known, status = state_of_tlv(message_state)
+    else:
+        known, status = stat in SMPP_STATES, SMPP_STATES.get(stat)
+    error = None
+    if status in (MessageStatus.ERROR, MessageStatus.EXPIRED):
+        err = fields.get("err", "")
+        named = stat or f"message_state {message_state}"
+        error = f"carrier: {named}" + (f" (err {err})" if err.strip("0") else "")
+    return Receipt(carrier_id, not tlv_id, known, status, error)
+
+
+def state_of_parts(parts: Sequence[MessageStatus | None]) -> MessageStatus | None:
+    """A multi-part message's status from its parts' (None: no final report yet): a part that
+    failed fails the message (applied as the receipts arrive, the first failure is the one
+    that counts: ERROR and EXPIRED are final); otherwise DELIVERED once every part is."""
+    for status in parts:
+        if status in (MessageStatus.ERROR, MessageStatus.EXPIRED):
+            return status
+    if parts and all(status is MessageStatus.DELIVERED for status in parts):
+        return MessageStatus.DELIVERED
+    return None
