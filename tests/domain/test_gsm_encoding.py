@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlrhub.domain.gsm import EncodedSms, encode, segment
+from dlrhub.domain.gsm import EncodedSms, decode_short_message, encode, segment
 
 GSM_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -120,3 +120,39 @@ def test_parts_are_as_many_as_segment_counts_and_decode_to_the_text(
     assert _decode(encoded) == text
     limit = 160 if encoded.data_coding == 0 else 140
     assert all(len(part) <= limit for part in encoded.parts)
+
+
+@given(texts, st.integers(min_value=0, max_value=255))
+def test_each_part_decodes_as_a_handset_would(text: str, reference: int) -> None:
+    encoded = encode(text, reference)
+    esm_class = 0x40 if len(encoded.parts) > 1 else 0
+    decoded = "".join(
+        decode_short_message(part, data_coding=encoded.data_coding, esm_class=esm_class)
+        for part in encoded.parts
+    )
+    assert decoded == text
+
+
+@pytest.mark.parametrize(
+    ("data", "data_coding", "esm_class", "text"),
+    [
+        (b"Hi \x1b\x65", 0, 0, "Hi €"),
+        (b"\x80\xff", 0, 0, "\ufffd\ufffd"),  # not septets
+        (b"a\x1b", 0, 0, "a\ufffd"),  # an escape with nothing after it
+        (b"a\x1b\x00", 0, 0, "a\ufffd"),  # an escape to nothing the extension table has
+        (b"\x05\x00\x03\x2a\x02\x01Hi", 0, 0x40, "Hi"),  # the header skipped
+        (b"\x05\x00\x03", 0, 0x40, ""),  # a header longer than the message
+        (b"\x00H\x00i", 8, 0, "Hi"),
+        (b"\x00H\xd8", 8, 0, "H\ufffd"),  # an odd byte, a lone surrogate half
+        (b"caf\xe9", 3, 0, "café"),
+        (b"caf\xe9", 1, 0, "caf\ufffd"),
+        (b"caf\xe9", 4, 0, "café"),  # 8-bit data: read as Latin-1
+    ],
+)
+def test_decode_short_message(data: bytes, data_coding: int, esm_class: int, text: str) -> None:
+    assert decode_short_message(data, data_coding=data_coding, esm_class=esm_class) == text
+
+
+@given(st.binary(max_size=300), st.integers(0, 255), st.integers(0, 255))
+def test_decoding_never_raises(data: bytes, data_coding: int, esm_class: int) -> None:
+    assert isinstance(decode_short_message(data, data_coding=data_coding, esm_class=esm_class), str)

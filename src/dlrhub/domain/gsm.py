@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MAX_SMS_PARTS", "EncodedSms", "Segmentation", "encode", "segment"]
+__all__ = [
+    "MAX_SMS_PARTS",
+    "EncodedSms",
+    "Segmentation",
+    "decode_short_message",
+    "encode",
+    "segment",
+]
 
 MAX_SMS_PARTS = 10
 
@@ -135,3 +142,42 @@ def _gsm_bytes(text: str) -> bytes:
 def _ucs2_bytes(text: str) -> bytes:
     # UTF-16 big-endian: what SMSCs read as data_coding 8 (surrogate pairs included).
     return text.encode("utf-16-be")
+
+
+_BASIC_BY_CODE = {code: ch for ch, code in _BASIC_CODES.items()}
+_EXTENSION_BY_CODE = {code: ch for ch, code in _EXTENSION_CODES.items()}
+_UDHI = 0x40  # esm_class: short_message starts with a user data header
+
+
+def decode_short_message(short_message: bytes, *, data_coding: int, esm_class: int) -> str:
+    """The text of a `deliver_sm` (an MO), its user data header skipped. Never raises: a byte
+    no alphabet knows becomes U+FFFD, so an odd message is still delivered, visibly odd.
+
+    data_coding 0 is the GSM default alphabet (one septet per octet), 8 UCS-2, 3 Latin-1,
+    1 ASCII; any other is read as Latin-1, the least surprising guess for 8-bit data."""
+    data = short_message
+    if esm_class & _UDHI and data:
+        data = data[1 + data[0] :]
+    if data_coding == 0:
+        return _gsm_text(data)
+    if data_coding == 8:
+        return data.decode("utf-16-be", errors="replace")
+    if data_coding == 1:
+        return data.decode("ascii", errors="replace")
+    return data.decode("latin-1")
+
+
+def _gsm_text(data: bytes) -> str:
+    text: list[str] = []
+    escaped = False
+    for byte in data:
+        if escaped:
+            text.append(_EXTENSION_BY_CODE.get(byte, "\ufffd"))
+            escaped = False
+        elif byte == _ESCAPE:
+            escaped = True
+        else:
+            text.append(_BASIC_BY_CODE.get(byte, "\ufffd"))
+    if escaped:  # an escape with nothing after it
+        text.append("\ufffd")
+    return "".join(text)
