@@ -46,6 +46,7 @@ def test_bad_names(raw: str, problem: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         check_key_name(raw)
     assert [(e.field, e.message) for e in caught.value.errors] == [("name", problem)]
+    assert str(caught.value) == f"name {problem}"  # the problem body's detail
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,52 @@ def test_expired_entries_make_room_first() -> None:
     keys.put("new", 2, T0 + timedelta(seconds=2.5), epoch=keys.epoch)
     now = T0 + timedelta(seconds=2.5)
     assert (keys.get("fresh", now), keys.get("new", now)) == (1, 2)
+
+
+def test_exactly_five_seconds_is_allowed() -> None:
+    keys = RecentKeys[str](timedelta(seconds=5))  # the setting's maximum (le=5)
+    keys.put("digest", "account", T0, epoch=keys.epoch)
+    assert keys.get("digest", T0 + timedelta(seconds=4.999)) == "account"
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 50])
+def test_the_memory_never_holds_more_than_its_limit(limit: int) -> None:
+    keys = RecentKeys[int](TTL, limit=limit)
+    for i in range(limit * 2 + 1):
+        keys.put(f"d{i}", i, T0, epoch=keys.epoch)
+        held = sum(keys.get(f"d{j}", T0) is not None for j in range(i + 1))
+        assert 1 <= held <= limit
+
+
+def test_the_default_limit_is_ten_thousand() -> None:
+    keys = RecentKeys[int](TTL)
+    for i in range(10_001):
+        keys.put(f"d{i}", i, T0, epoch=keys.epoch)
+    assert sum(keys.get(f"d{i}", T0) is not None for i in range(10_001)) <= 10_000
+
+
+def test_entries_seen_this_instant_survive_making_room() -> None:
+    keys = RecentKeys[str](TTL, limit=3)
+    keys.put("old", "0", T0 - timedelta(seconds=3), epoch=keys.epoch)  # expired by T0
+    keys.put("a", "1", T0, epoch=keys.epoch)
+    keys.put("b", "2", T0, epoch=keys.epoch)
+    keys.put("c", "3", T0, epoch=keys.epoch)  # full: the expired one makes room
+    assert [keys.get(k, T0) for k in ("a", "b", "c")] == ["1", "2", "3"]
+
+
+def test_an_entry_expiring_this_instant_makes_room() -> None:
+    keys = RecentKeys[str](TTL, limit=2)
+    keys.put("x", "1", T0, epoch=keys.epoch)
+    keys.put("y", "2", T0 + timedelta(seconds=1), epoch=keys.epoch)
+    keys.put("z", "3", T0 + TTL, epoch=keys.epoch)  # x expires exactly now: it goes, y stays
+    now = T0 + TTL
+    assert [keys.get(k, now) for k in ("y", "z")] == ["2", "3"]
+
+
+def test_a_stale_read_is_refused_after_each_of_several_revocations() -> None:
+    keys = RecentKeys[str](TTL)
+    keys.forget_all()
+    epoch = keys.epoch  # read between two revocations …
+    keys.forget_all()
+    keys.put("digest", "account", T0, epoch=epoch)  # … arrives after the second
+    assert keys.get("digest", T0) is None
