@@ -146,6 +146,7 @@ def test_each_part_decodes_as_a_handset_would(text: str, reference: int) -> None
         (b"\x00H\xd8", 8, 0, "H\ufffd"),  # an odd byte, a lone surrogate half
         (b"caf\xe9", 3, 0, "café"),
         (b"caf\xe9", 1, 0, "caf\ufffd"),
+        (b"caf\xc3\xa9", 1, 0, "caf\ufffd\ufffd"),  # ASCII, not UTF-8
         (b"caf\xe9", 4, 0, "café"),  # 8-bit data: read as Latin-1
     ],
 )
@@ -156,3 +157,9 @@ def test_decode_short_message(data: bytes, data_coding: int, esm_class: int, tex
 @given(st.binary(max_size=300), st.integers(0, 255), st.integers(0, 255))
 def test_decoding_never_raises(data: bytes, data_coding: int, esm_class: int) -> None:
     assert isinstance(decode_short_message(data, data_coding=data_coding, esm_class=esm_class), str)
+
+
+def test_at_most_255_parts_fit_a_concatenation_header() -> None:
+    assert len(encode("a" * 153 * 255, reference=1).parts) == 255
+    with pytest.raises(ValueError, match="256 parts do not fit an 8-bit concatenation header"):
+        encode("a" * 153 * 256, reference=1)

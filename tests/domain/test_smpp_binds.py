@@ -112,3 +112,27 @@ def test_source_address(sender: str, bind: SmppBind, expected: tuple[str, int, i
 
 def test_destination_address() -> None:
     assert destination_address("+393401234567", BIND) == ("393401234567", 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("smpp://esme:pw@h:27x5", "SMPP bind smpp://h:?: the port must be 1 to 65535"),
+        ("smpp://esme:pw@:2775", "SMPP bind smpp://?:2775: no host"),
+        ("smpp://esme:pw@h:2775?window=", "SMPP bind smpp://h:2775: window must be a number"),
+    ],
+)
+def test_the_message_names_the_bind_exactly(setting: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^SMPP bind ") as refused:
+        parse_binds(setting)
+    assert str(refused.value).startswith(message)
+
+
+def test_the_highest_values_are_allowed_and_empty_query_fields_ignored() -> None:
+    (bind,) = parse_binds("smpp://esme:pw@h:2775?&window=1000&sessions=64&rate=10000&")
+    assert (bind.window, bind.sessions, bind.rate) == (1000, 64, 10_000)
+
+
+def test_a_fixed_npi_of_zero_applies_to_numbers_too() -> None:
+    bind = SmppBind("h", 1, "s", "p", False, source_npi=0)
+    assert source_address("+393401234567", bind) == ("393401234567", 1, 0)

@@ -134,6 +134,12 @@ RECEIPT = (
             Receipt("6699", True, True, MessageStatus.ERROR, "carrier: UNDELIV (err 021)"),
         ),
         (
+            RECEIPT.format(id="6699", stat="UNDELIV", err="X"),
+            None,
+            None,
+            Receipt("6699", True, True, MessageStatus.ERROR, "carrier: UNDELIV (err X)"),
+        ),
+        (
             RECEIPT.format(id="6699", stat="EXPIRED", err="000"),
             None,
             None,
