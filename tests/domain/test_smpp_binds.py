@@ -64,6 +64,11 @@ def test_several_binds_and_stray_commas() -> None:
         ("smpp://esme:123456789@h:2775", "password must be 1 to 8"),
         ("smpp://" + "e" * 16 + ":pw@h:2775", "system id must be 1 to 15"),
         ("smpp://es%00me:pw@h:2775", "system id must be 1 to 15 printable"),
+        ("smpp://es\ud800me:pw@h:2775", "system id must be 1 to 15 printable"),  # lone surrogate
+        ("smpp://esme:p%ED%A0%80@h:2775", "password must be 1 to 8 printable"),  # encoded one
+        ("smpp://esme:pw@h:2775?system_type=\ud800", "system_type is at most 12"),
+        ("smpp://esme:pw@h:2775?system_type=%ED%A0%80", "the settings are not UTF-8 text"),
+        ("smpp://esme:pw@h:2775?window=" + "9" * 5000, "window must be a number"),
         ("smpp://esme:pw@h:2775?window=0", "window must be a number from 1 to 1000"),
         ("smpp://esme:pw@h:2775?window=ten", "window must be a number from 1 to 1000"),
         ("smpp://esme:pw@h:2775?window=-1", "window must be a number from 1 to 1000"),

@@ -70,7 +70,8 @@ def _parse_one(entry: str) -> SmppBind:
         raise ValueError(f"SMPP bind {shown}: no host")
     if not port:
         raise ValueError(f"SMPP bind {shown}: the port must be 1 to 65535")
-    system_id, password = unquote(parts.username or ""), unquote(parts.password or "")
+    system_id = _decoded(parts.username or "")
+    password = _decoded(parts.password or "")
     for value, what in ((system_id, "system id"), (password, "password")):
         if not value or len(value) >= _ID_LIMITS[what] or not value.isprintable():
             limit = _ID_LIMITS[what] - 1
@@ -87,15 +88,31 @@ def _parse_one(entry: str) -> SmppBind:
     return replace(bind, **_options(shown, parts.query))
 
 
+def _decoded(raw: str) -> str:
+    """Percent-decoded strictly: bytes that are not UTF-8 give "" (refused as empty), never
+    U+FFFD characters that would pass for printable text."""
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return ""
+
+
 def _options(shown: str, query: str) -> dict[str, Any]:
     """The query's settings by field name, each checked."""
     options: dict[str, Any] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"SMPP bind {shown}: the settings are not UTF-8 text") from None
+    for key, value in pairs:
         if key in options:
             raise ValueError(f"SMPP bind {shown}: {key} is given twice")
         if key in _NUMBERS:
             _, low, high = _NUMBERS[key]
-            if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+            # At most 6 digits before int(): a huge number is refused here, not by int()'s
+            # own limit with a message about Python.
+            digits = value.isascii() and value.isdigit() and len(value) <= 6
+            if not digits or not low <= int(value) <= high:
                 raise ValueError(f"SMPP bind {shown}: {key} must be a number from {low} to {high}")
             options[key] = int(value)
         elif key in _TEXTS:
