@@ -17,6 +17,7 @@ from dlrhub.cli_keys import keys_app
 from dlrhub.config import Settings
 from dlrhub.domain.delivery_state import DeliveryState
 from dlrhub.domain.errors import DlrhubError
+from dlrhub.domain.status import Channel
 from dlrhub.heap import settle_after_startup
 from dlrhub.logs import configure_logging
 from dlrhub.services.accounts import NewAccount
@@ -351,6 +352,27 @@ def accounts_add_waba(
 
     account_id, added = run(lambda: with_hub(Settings(), add))
     typer.echo(f"{added} now belongs to account {account_id}")
+
+
+@accounts_app.command("add-number")
+def accounts_add_number(
+    account: Annotated[str, typer.Argument(help="Account id or name.")],
+    number: Annotated[str, typer.Argument(help="Business number, E.164.")],
+    channel: Annotated[
+        str, typer.Option(help="SMS (replies over SMPP reach the account) or WHATSAPP.")
+    ] = "SMS",
+) -> None:
+    """Register a business number to an account for a channel (SMS: its replies, MO)."""
+    try:
+        chosen = Channel(channel.upper())
+    except ValueError:
+        raise typer.BadParameter("channel is SMS or WHATSAPP", param_hint="--channel") from None
+
+    async def add(hub: Hub) -> tuple[str, str]:
+        return await hub.accounts.add_number(account, number, chosen)
+
+    account_id, added = run(lambda: with_hub(Settings(), add))
+    typer.echo(f"{added} now belongs to account {account_id} for {chosen.value}")
 
 
 def _version() -> str:

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from dlrhub.domain.api_keys import MAX_KEY_CACHE_S
 from dlrhub.domain.carrier import parse_tokens
 from dlrhub.domain.retry import DEFAULT_SCHEDULE, parse_schedule
+from dlrhub.domain.smpp_binds import SmppBind, parse_binds
+from dlrhub.domain.status import Channel
 from dlrhub.domain.urlpolicy import UrlPolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./dlrhub.db"
@@ -19,7 +21,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./dlrhub.db"
 class Settings(BaseSettings):
     """Every knob of dlrhub; each is read from a `DLRHUB_`-prefixed environment variable."""
 
-    model_config = SettingsConfigDict(env_prefix="DLRHUB_", extra="ignore")
+    # Inputs stay out of error messages: a bad DLRHUB_SMPP_BINDS holds passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="DLRHUB_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     simulator_delay_ms: int = Field(default=1000, ge=0)
@@ -47,6 +52,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Carriers that may report outcomes: "name:token,name2:token2" (kept as {token: name}).
     carrier_tokens: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # Real SMS through SMPP (SPEC §11.2): `smpp://ID:PASSWORD@HOST:PORT?...`, comma-separated.
+    smpp_binds: Annotated[tuple[SmppBind, ...], NoDecode] = ()
+    smpp_default_sender: str | None = None
+    # How often an idle SMPP session proves it is alive, and how long any answer may take.
+    smpp_enquire_link_s: float = Field(default=30.0, gt=0)
+    smpp_response_timeout_s: float = Field(default=10.0, gt=0)
+    # How long a carrier may refuse a message "for now" before it is ERROR (SPEC §11).
+    submit_give_up_s: float = Field(default=3600.0, gt=0)
+    # A claimed submission's lease, and an SMPP session slot's (sessions=N across processes):
+    # how long a dead process's work waits before another takes it over.
+    submit_lease_s: float = Field(default=30.0, gt=0)
+    carrier_slot_lease_s: float = Field(default=15.0, gt=0)
     log_level: str = "info"
     log_json: bool = False
     # Signs dashboard session cookies. Unset: a random secret per process (sessions end when it
@@ -85,6 +102,16 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_tokens(cls, value: object) -> object:
         return parse_tokens(value) if isinstance(value, str) else value
+
+    @field_validator("smpp_binds", mode="before")
+    @classmethod
+    def _parse_binds(cls, value: object) -> object:
+        return tuple(parse_binds(value)) if isinstance(value, str) else value
+
+    @property
+    def carrier_channels(self) -> frozenset[Channel]:
+        """The channels whose real messages have a connector (SPEC §11)."""
+        return frozenset({Channel.SMS} if self.smpp_binds else ())
 
     @property
     def url_policy(self) -> UrlPolicy:

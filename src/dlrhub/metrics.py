@@ -42,8 +42,56 @@ class Metrics:
         )
         for outcome in ATTEMPT_OUTCOMES:
             self.deliveries.labels(outcome.value)
+        self.smpp = SmppMetrics(self.registry)
 
     def render(self, queue: dict[str, int]) -> bytes:
         for state, count in queue.items():
             self.queue_depth.labels(state).set(count)
         return generate_latest(self.registry)
+
+
+RECEIPT_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 86400.0)
+
+
+class SmppMetrics:
+    """The SMPP connector's metrics (SPEC §11.2), by bind (`system_id@host:port`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sessions = Gauge(
+            "dlrhub_smpp_sessions",
+            "SMPP sessions this process holds, by bind and state (bound, connecting).",
+            ["bind", "state"],
+            registry=registry,
+        )
+        self.submits = Counter(
+            "dlrhub_smpp_submits",
+            "submit_sm answers, by bind and result (accepted, refused, try_later, no_session).",
+            ["bind", "result"],
+            registry=registry,
+        )
+        self.receipts = Counter(
+            "dlrhub_smpp_receipts",
+            "Delivery receipts received, by bind and state (DELIVERED, ERROR, EXPIRED, "
+            "intermediate, unreadable).",
+            ["bind", "state"],
+            registry=registry,
+        )
+        self.unmatched = Counter(
+            "dlrhub_smpp_unmatched_receipts",
+            "Receipts naming no message submitted (yet): acknowledged, kept a while, logged.",
+            ["bind"],
+            registry=registry,
+        )
+        self.inbound = Counter(
+            "dlrhub_smpp_inbound",
+            "Mobile-originated deliver_sm, by bind and whether a number took it (taken, unknown).",
+            ["bind", "result"],
+            registry=registry,
+        )
+        self.submit_to_receipt = Histogram(
+            "dlrhub_smpp_submit_to_receipt_seconds",
+            "From a part's acceptance to its final receipt (parts submitted by this process).",
+            ["bind"],
+            buckets=RECEIPT_BUCKETS,
+            registry=registry,
+        )

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.api_keys import RecentKeys, UsageMemo, canonical_key_id, check_key_name
 from dlrhub.domain.clock import Clock
-from dlrhub.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthorized
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.signing import new_secret
+from dlrhub.domain.status import Channel
 from dlrhub.domain.tokens import token_digest
 from dlrhub.store import accounts as store
 from dlrhub.store.database import Database
@@ -198,15 +199,27 @@ class AccountService:
         return await self.signing_secret(account_id)
 
     async def add_waba_number(self, id_or_name: str, number: str) -> tuple[str, str]:
+        return await self.add_number(id_or_name, number, Channel.WHATSAPP)
+
+    async def add_number(self, id_or_name: str, number: str, channel: Channel) -> tuple[str, str]:
+        """Register a business number of an account for a channel: WhatsApp numbers send and
+        receive for it; SMS numbers receive its replies (MO, SPEC §11.2)."""
         require_e164(number, "number")
+        if channel is Channel.RCS:
+            raise InvalidInput(
+                "RCS replies belong to the account of the RBM agent, not to a number",
+                errors=[FieldError("channel", "must be SMS or WHATSAPP")],
+            )
+        is_sms = channel is Channel.SMS
         async with self._db.transaction() as conn:
             found = await store.find_account(conn, id_or_name)
             if found is None:
                 raise NotFound(f"no account {id_or_name!r}")
-            owner = await store.waba_owner(conn, number)
+            owner = await (store.sms_owner if is_sms else store.waba_owner)(conn, number)
             if owner is not None:
-                raise Conflict(f"{number} is already registered to an account")
-            await store.insert_waba_number(conn, found[0], number, self._clock())
+                raise Conflict(f"{number} is already registered to an account for {channel}")
+            insert = store.insert_sms_number if is_sms else store.insert_waba_number
+            await insert(conn, found[0], number, self._clock())
         return found[0], number
 
     async def waba_numbers(self, account_id: str) -> list[tuple[str, datetime]]:

@@ -59,6 +59,17 @@ class CarrierReports:
             raise NotFound(f"no message {message_id!r}")
         return result is CarrierReportOutcome.APPLIED
 
+    async def sms_reply(self, *, source: str, destination: str, text: str) -> str | None:
+        """An SMS reply (MO) to a number registered for SMS becomes its account's INBOUND
+        event; None when no account registered `destination` (SPEC §11.2)."""
+        async with self._db.reading() as conn:
+            account_id = await account_store.sms_owner(conn, destination)
+        if account_id is None:
+            return None
+        return await self._messaging.receive_inbound(
+            account_id, source=source, destination=destination, channel=Channel.SMS, text=text
+        )
+
     async def inbound(self, *, source: str, destination: str, channel: Channel, text: str) -> str:
         """A reply to one of an account's business numbers becomes that account's INBOUND."""
         check_inbound(source, destination, text)  # bad input is a 400 before any 404

@@ -17,12 +17,20 @@ from dlrhub.services.group_commit import GroupCommit
 from dlrhub.services.status_changes import record_inbound
 from dlrhub.store import accounts as account_store
 from dlrhub.store import messages as store
+from dlrhub.store import submissions as submission_store
 from dlrhub.store.database import Database
 from dlrhub.store.errors import Duplicate
 from dlrhub.store.records import MessageRecord
 from dlrhub.store.signals import Signals
 
 MAX_POLL_IDS = 100
+
+# The settings that configure each channel's connector (SPEC §11, §13).
+CONNECTOR_SETTINGS = {
+    Channel.SMS: "DLRHUB_SMPP_BINDS",
+    Channel.WHATSAPP: "DLRHUB_WHATSAPP_TOKEN and DLRHUB_WHATSAPP_APP_SECRET",
+    Channel.RCS: "DLRHUB_RBM_AGENT_ID and DLRHUB_RBM_CREDENTIALS",
+}
 
 
 def _could_exist(customer_message_id: str) -> bool:
@@ -71,6 +79,12 @@ async def store_sends(
         accepted.append(send)
         results.append(record)
     await store.insert_messages(conn, accepted)
+    # A real message waits for its carrier in the durable queue, written with it (SPEC §11).
+    real = [send.record for send in accepted if not send.record.simulation]
+    if real:
+        await submission_store.queue(
+            conn, [(r.id, r.channel) for r in real], min(r.sent_at for r in real)
+        )
     return results
 
 
@@ -105,7 +119,8 @@ class MessagingService:
         self._sends = GroupCommit[store.NewMessage, MessageRecord](
             db, store_sends, after_commit=self._wake_simulator
         )
-        # Channels with a real carrier connector configured; none ships yet (see README).
+        # Channels with a real carrier connector configured (SPEC §11); a real message on
+        # another channel is refused, naming the settings that would configure one.
         self._carrier_channels = carrier_channels
 
     async def send(
@@ -114,7 +129,8 @@ class MessagingService:
         parts = check_send(fields, customer_message_id)
         if not fields.simulation and fields.channel not in self._carrier_channels:
             raise Unprocessable(
-                f"no carrier connector is configured for {fields.channel.value}; "
+                f"no carrier connector is configured for {fields.channel.value} "
+                f"(set {CONNECTOR_SETTINGS[fields.channel]}); "
                 'send with "simulation": true to test without a carrier'
             )
         message_id = new_id()
@@ -159,6 +175,8 @@ class MessagingService:
     def _wake_simulator(self, stored: list[MessageRecord]) -> None:
         if any(message.simulation for message in stored):
             self._signals.simulation_queued()
+        if not all(message.simulation for message in stored):
+            self._signals.submissions_queued()
 
     async def _replayed(
         self, account_id: str, customer_message_id: str, fingerprint: str

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.store.records import ApiKeyRecord
-from dlrhub.store.schema import accounts, api_keys, signing_secrets, waba_numbers
+from dlrhub.store.schema import accounts, api_keys, signing_secrets, sms_numbers, waba_numbers
 
 
 async def insert_account(conn: AsyncConnection, account_id: str, name: str, now: datetime) -> None:
@@ -218,3 +218,18 @@ async def list_waba_numbers(conn: AsyncConnection, account_id: str) -> list[tupl
         .order_by(waba_numbers.c.number)
     )
     return [(row.number, row.created_at) for row in rows]
+
+
+async def insert_sms_number(
+    conn: AsyncConnection, account_id: str, number: str, now: datetime
+) -> None:
+    """A number whose SMS replies (MO) belong to `account_id` (SPEC §11.2)."""
+    await conn.execute(
+        sms_numbers.insert().values(number=number, account_id=account_id, created_at=now)
+    )
+
+
+async def sms_owner(conn: AsyncConnection, number: str) -> str | None:
+    return (
+        await conn.execute(select(sms_numbers.c.account_id).where(sms_numbers.c.number == number))
+    ).scalar_one_or_none()

@@ -50,6 +50,7 @@ class Database:
             {
                 dialect.DELIVERIES_CHANNEL: signals.deliveries_queued,
                 dialect.SIMULATION_CHANNEL: signals.simulation_queued,
+                dialect.SUBMISSIONS_CHANNEL: signals.submissions_queued,
             },
             stop,
         )

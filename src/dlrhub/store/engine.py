@@ -175,6 +175,7 @@ async def commit_without_waiting_for_disk(conn: AsyncConnection) -> None:
 
 DELIVERIES_CHANNEL = "dlrhub_deliveries"
 SIMULATION_CHANNEL = "dlrhub_simulation"
+SUBMISSIONS_CHANNEL = "dlrhub_submissions"
 
 
 async def notify(conn: AsyncConnection, channel: str) -> None:

@@ -286,3 +286,76 @@ delivery_attempts = Table(
     Column("error", Text),
     Index("ix_delivery_attempts_delivery", "delivery_id"),
 )
+
+# The connectors' durable queue (SPEC §11): a real (not simulated) message waiting for its
+# hand-over to a carrier. Claimed under a lease like a delivery, so any worker may submit it
+# and a crash loses nothing; the row goes once the carrier accepted or refused the message.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(10), nullable=False),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("first_tried_at", UTCDateTime),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_expires_at", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_submissions_due", "channel", "next_attempt_at"),
+)
+
+# What carriers accepted, one row per part: the id each part's reports will name, and each
+# part's final state (a multi-part message is final from its parts', SPEC §11.2).
+carrier_parts = Table(
+    "carrier_parts",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("part_index", Integer, primary_key=True),
+    # The carrier's id as matched (smpp_receipts.stored_id_key), and as the carrier wrote it.
+    Column("carrier_key", String(100), nullable=False),
+    Column("carrier_message_id", String(100), nullable=False),
+    Column("status", String(10)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_carrier_parts_key", "carrier_key"),
+)
+
+# Receipts that named an id no part has yet: the receipt may overtake the record of the
+# acceptance (another session, another process). Kept, keyed by every id it may stand for,
+# and applied when a part with one of those ids is recorded; pruned when nothing claims them.
+early_receipts = Table(
+    "early_receipts",
+    metadata,
+    Column("receipt_id", ID, primary_key=True),
+    Column("carrier_key", String(100), primary_key=True),
+    Column("status", String(10)),
+    Column("error", Text),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_early_receipts_key", "carrier_key"),
+    Index("ix_early_receipts_received", "received_at"),
+)
+
+# Bound sessions per SMPP bind across every process (`sessions=N`, SPEC §11.2): a slot is
+# held under a lease its holder renews; a dead holder's slot is taken over when it lapses.
+# The holder also publishes the session's state and counters here for `dlrhub carriers`.
+carrier_sessions = Table(
+    "carrier_sessions",
+    metadata,
+    Column("bind", String(200), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("holder", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("state", String(20), nullable=False),
+    Column("counters", JSON, nullable=False, default=dict),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Business numbers that receive SMS replies (MO) for an account (SPEC §11.2).
+sms_numbers = Table(
+    "sms_numbers",
+    metadata,
+    Column("number", String(20), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_sms_numbers_account", "account_id"),
+)

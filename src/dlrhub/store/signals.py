@@ -20,12 +20,16 @@ class Signals:
     def __init__(self) -> None:
         self.deliveries = asyncio.Event()
         self.simulation = asyncio.Event()
+        self.submissions = asyncio.Event()
 
     def deliveries_queued(self) -> None:
         self.deliveries.set()
 
     def simulation_queued(self) -> None:
         self.simulation.set()
+
+    def submissions_queued(self) -> None:
+        self.submissions.set()
 
 
 async def wait_for_any(events: list[asyncio.Event], seconds: float) -> None:

@@ -12,6 +12,7 @@ from dlrhub.outbound.client import ClientConfig
 from dlrhub.outbound.pool import SharedClient
 from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
+from dlrhub.services.carrier_receipts import CarrierReceipts
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
 from dlrhub.services.messaging import MessagingService
@@ -19,6 +20,7 @@ from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
 from dlrhub.services.richer_webhooks import RicherWebhooks, TestGate
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
+from dlrhub.services.submissions import Submissions
 from dlrhub.store.database import Database
 from dlrhub.store.signals import Signals
 
@@ -51,6 +53,10 @@ class Hub:
     # Dashboard sessions (in the database) and this process's count of failed sign-ins.
     sessions: DashboardSessions
     sign_ins: SignInLimiter
+    # The connectors' side (SPEC §11): the durable submission queue, and reports that name
+    # messages by the carrier's id.
+    submissions: Submissions
+    receipts: CarrierReceipts
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None, clock: Clock = utcnow) -> Hub:
@@ -58,7 +64,11 @@ class Hub:
         signals = Signals()
         test_http = SharedClient(client_config(settings, settings.test_pool_size))
         messaging = MessagingService(
-            db, signals, clock, simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms)
+            db,
+            signals,
+            clock,
+            simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms),
+            carrier_channels=settings.carrier_channels,
         )
         accounts = AccountService(db, clock, key_cache=timedelta(seconds=settings.api_key_cache_s))
         return cls(
@@ -85,6 +95,10 @@ class Hub:
             overview=Overview(db),
             sessions=DashboardSessions(db, clock, accounts),
             sign_ins=SignInLimiter(settings.sign_in_failures_per_minute),
+            submissions=Submissions(
+                db, signals, clock, give_up_after=timedelta(seconds=settings.submit_give_up_s)
+            ),
+            receipts=CarrierReceipts(db, signals, clock),
         )
 
 
