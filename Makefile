@@ -2,13 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SMSC_MODULES := tests/smsc/node_modules/.package-lock.json
 
 .PHONY: run test lint bench mutate clean
 
 run: $(VENV)/.installed
 	$(BIN)/dlrhub serve --dev
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(SMSC_MODULES)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
@@ -37,6 +38,11 @@ $(VENV)/.installed: $(VENV)/.python-ok pyproject.toml
 $(VENV)/.installed-dev: $(VENV)/.python-ok pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
+
+# The node-smpp test SMSC of the SMPP tests (tests/smsc): installed again when its lock changes.
+$(SMSC_MODULES): tests/smsc/package-lock.json
+	npm ci --prefix tests/smsc --no-audit --no-fund
+	@touch $@
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
