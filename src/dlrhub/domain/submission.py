@@ -21,6 +21,7 @@ __all__ = [
     "SubmitDecision",
     "decide_after_submit",
     "smpp_answer",
+    "smpp_status_text",
 ]
 
 ESME_ROK = 0x00
@@ -58,6 +59,28 @@ def smpp_answer(command_status: int) -> SubmitAnswer:
     if command_status in _SMPP_TRY_LATER:
         return SubmitAnswer.TRY_LATER
     return SubmitAnswer.REFUSED
+
+
+# Names of the statuses an operator most often meets (SMPP 3.4, 5.1.3); others by number.
+_SMPP_STATUS_NAMES = {
+    0x01: "ESME_RINVMSGLEN",
+    0x02: "ESME_RINVCMDLEN",
+    0x08: "ESME_RSYSERR",
+    0x0A: "ESME_RINVSRCADR",
+    ESME_RINVDSTADR: "ESME_RINVDSTADR",
+    0x0D: "ESME_RBINDFAIL",
+    ESME_RMSGQFUL: "ESME_RMSGQFUL",
+    0x45: "ESME_RSUBMITFAIL",
+    ESME_RTHROTTLED: "ESME_RTHROTTLED",
+    0x61: "ESME_RINVSCHED",
+    0x62: "ESME_RINVEXPIRY",
+}
+
+
+def smpp_status_text(command_status: int) -> str:
+    """How a refusal reads in a message's `error`: the status's name and number."""
+    name = _SMPP_STATUS_NAMES.get(command_status, "SMPP error")
+    return f"{name} (0x{command_status:08X})"
 
 
 def decide_after_submit(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +17,7 @@ from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.services.group_commit import GroupCommit
 from dlrhub.services.status_changes import record_inbound
 from dlrhub.store import accounts as account_store
+from dlrhub.store import carrier_ids
 from dlrhub.store import messages as store
 from dlrhub.store import submissions as submission_store
 from dlrhub.store.database import Database
@@ -95,9 +97,57 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class PartState:
+    """One part of a multi-part SMS the carrier accepted (SPEC §11.2 `parts`). `status` is
+    SENT ("accepted and handed to the carrier", §3) until the part's final receipt."""
+
+    index: int  # 0-based, in the order §2 splits the body
+    status: MessageStatus
+    carrier_message_id: str
+
+
+@dataclass(frozen=True)
+class PolledMessage:
+    """A message as polling shows it. `parts`: None unless it is a real multi-part SMS;
+    then the parts accepted so far (empty while none is)."""
+
+    message: MessageRecord
+    parts: list[PartState] | None = None
+
+
+@dataclass(frozen=True)
 class StatusBatch:
     messages: list[MessageRecord]
     not_found: list[str]
+    # Message id -> its parts, for the real multi-part SMS among `messages` only.
+    parts: dict[str, list[PartState]] = field(default_factory=dict)
+
+
+def _has_parts_view(message: MessageRecord) -> bool:
+    """Whether polling shows the message's parts: a real SMS sent in more than one part."""
+    return message.channel is Channel.SMS and not message.simulation and message.total_parts > 1
+
+
+async def _parts_view(
+    conn: AsyncConnection, messages: Sequence[MessageRecord]
+) -> dict[str, list[PartState]]:
+    """The accepted parts of those `messages` that show them, in one query (none at all
+    when no message does: simulated and single-part messages cost nothing extra)."""
+    shown = [m.id for m in messages if _has_parts_view(m)]
+    if not shown:
+        return {}
+    stored = await carrier_ids.parts_of(conn, shown)
+    return {
+        message_id: [
+            PartState(
+                index=part.part_index,
+                status=part.status or MessageStatus.SENT,
+                carrier_message_id=part.carrier_message_id,
+            )
+            for part in stored.get(message_id, [])
+        ]
+        for message_id in shown
+    }
 
 
 class MessagingService:
@@ -194,13 +244,22 @@ class MessagingService:
     async def status(
         self, account_id: str, customer_message_id: str, channel: Channel | None = None
     ) -> MessageRecord:
+        return (await self.polled(account_id, customer_message_id, channel)).message
+
+    async def polled(
+        self, account_id: str, customer_message_id: str, channel: Channel | None = None
+    ) -> PolledMessage:
+        """The message and, for a real multi-part SMS, its parts (read together)."""
         message = None
+        parts: dict[str, list[PartState]] = {}
         if _could_exist(customer_message_id):
             async with self._db.reading() as conn:
                 message = await store.by_customer_id(conn, account_id, customer_message_id)
+                if message is not None:
+                    parts = await _parts_view(conn, [message])
         if message is None or (channel is not None and message.channel is not channel):
             raise NotFound(f"no message with customerMessageId {customer_message_id!r}")
-        return message
+        return PolledMessage(message, parts.get(message.id))
 
     async def statuses(self, account_id: str, raw_ids: str) -> StatusBatch:
         ids = list(dict.fromkeys(part.strip() for part in raw_ids.split(",") if part.strip()))
@@ -218,9 +277,11 @@ class MessagingService:
             found = await store.by_customer_ids(
                 conn, account_id, [i for i in ids if _could_exist(i)]
             )
+            parts = await _parts_view(conn, list(found.values()))
         return StatusBatch(
             messages=[found[i] for i in ids if i in found],
             not_found=[i for i in ids if i not in found],
+            parts=parts,
         )
 
     async def receive_inbound(
