@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.status import MessageStatus
@@ -52,10 +54,14 @@ def _part(row: Any) -> Part:
 
 
 async def insert_parts(conn: AsyncConnection, parts: Sequence[Part], now: datetime) -> None:
+    """Store accepted parts; a part already stored keeps its first id. A worker whose lease
+    lapsed may record an acceptance after the worker that took the message over (both copies
+    submitted): failing that record would fail every outcome in its group commit."""
     if not parts:
         return
+    insert: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     await conn.execute(
-        carrier_parts.insert(),
+        insert(carrier_parts).on_conflict_do_nothing(index_elements=["message_id", "part_index"]),
         [
             {
                 "message_id": part.message_id,
