@@ -19,6 +19,7 @@ import smpp34
 import structlog
 
 from dlrhub.carriers import smpp_wire as wire
+from dlrhub.carriers.smpp_wire import Incoming, SubmitPart, SubmitResult
 from dlrhub.domain.errors import DlrhubError
 from dlrhub.domain.smpp_binds import SmppBind
 from dlrhub.domain.submission import ESME_RMSGQFUL, ESME_ROK, ESME_RTHROTTLED
@@ -35,49 +36,10 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-_RECEIPT_BIT = 0x04  # esm_class: SMSC delivery receipt (SMPP 3.4, 5.2.12)
 _MAX_HANDLERS = 100  # deliver_sm being handled at once; the read loop waits beyond that
 _FIRST_PAUSE_S, _MAX_PAUSE_S = 1.0, 60.0  # after a throttle answer, doubling while they last
 _UNBIND_WAIT_S = 2.0
 _SLOW_DOWN = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
-
-
-@dataclass(frozen=True)
-class SubmitPart:
-    """One `submit_sm`; `short_message` includes the UDH when `esm_class` has 0x40."""
-
-    source_addr: str
-    source_ton: int
-    source_npi: int
-    destination_addr: str
-    dest_ton: int
-    dest_npi: int
-    esm_class: int
-    data_coding: int
-    short_message: bytes
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    command_status: int
-    message_id: str  # "" unless ESME_ROK
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A `deliver_sm` from the SMSC: a delivery receipt or a mobile-originated message."""
-
-    esm_class: int
-    source_addr: str
-    destination_addr: str
-    data_coding: int
-    short_message: bytes
-    receipted_message_id: str | None
-    message_state: int | None
-
-    @property
-    def is_receipt(self) -> bool:
-        return bool(self.esm_class & _RECEIPT_BIT)
 
 
 DeliverHandler = Callable[[Incoming], Awaitable[None]]
@@ -200,19 +162,7 @@ class SmppSession:
             self._check_open()
             await self._wait_turn()
             sequence = self._next_sequence()
-            frame = smpp34.SubmitSm(
-                part.source_addr,
-                part.destination_addr,
-                part.short_message,
-                source_addr_ton=part.source_ton,
-                source_addr_npi=part.source_npi,
-                dest_addr_ton=part.dest_ton,
-                dest_addr_npi=part.dest_npi,
-                esm_class=part.esm_class,
-                registered_delivery=1,
-                data_coding=part.data_coding,
-                sequence_number=sequence,
-            ).encode()
+            frame = wire.submit_sm(part, sequence)
             self._outstanding += 1
             self._idle.clear()
             try:
@@ -394,7 +344,7 @@ class SmppSession:
             )
             return
         await self._handler_slots.acquire()  # back-pressure: stop reading beyond the limit
-        task = asyncio.create_task(self._handle(_incoming(decoded), header.sequence_number))
+        task = asyncio.create_task(self._handle(wire.incoming(decoded), header.sequence_number))
         self._handlers.add(task)
         task.add_done_callback(self._handler_done)
 
@@ -449,22 +399,3 @@ class SmppSession:
         with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
             async with asyncio.timeout(1.0):
                 await self._writer.wait_closed()
-
-
-def _incoming(pdu: smpp34.DeliverSm) -> Incoming:
-    receipted: str | None = None
-    state: int | None = None
-    for tlv in pdu.tlvs:
-        if tlv.tag == wire.TLV_RECEIPTED_MESSAGE_ID:
-            receipted = tlv.value.split(b"\x00", 1)[0].decode("ascii", errors="replace")
-        elif tlv.tag == wire.TLV_MESSAGE_STATE and len(tlv.value) == 1:
-            state = tlv.value[0]
-    return Incoming(
-        esm_class=pdu.esm_class,
-        source_addr=pdu.source_addr,
-        destination_addr=pdu.destination_addr,
-        data_coding=pdu.data_coding,
-        short_message=pdu.short_message,
-        receipted_message_id=receipted,
-        message_state=state,
-    )

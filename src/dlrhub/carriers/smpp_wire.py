@@ -1,14 +1,17 @@
-"""The few SMPP 3.4 PDUs dlrhub writes and reads by hand (docs/decisions/0001-smpp-library.md).
+"""SMPP 3.4 PDUs as bytes (docs/decisions/0001-smpp-library.md).
 
-`submit_sm` and `deliver_sm` go through `smpp34`'s codec; what is left is a header plus a few
-C-octet strings: `bind_transceiver`, `unbind`, `enquire_link`, their responses,
-`deliver_sm_resp` and `generic_nack`, and reading the one string in a response body.
+`submit_sm` and `deliver_sm` go through `smpp34`'s codec, to and from the values the session
+exchanges with its caller (`SubmitPart`, `Incoming`); the rest is written and read here by hand,
+a header plus a few C-octet strings: `bind_transceiver`, `unbind`, `enquire_link`, their
+responses, `deliver_sm_resp` and `generic_nack`, and the one string in a response body.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+
+import smpp34
 
 __all__ = [
     "BIND_TRANSCEIVER",
@@ -32,10 +35,15 @@ __all__ = [
     "UNBIND",
     "UNBIND_RESP",
     "Header",
+    "Incoming",
+    "SubmitPart",
+    "SubmitResult",
     "bind_transceiver",
     "first_c_string",
+    "incoming",
     "pdu",
     "read_header",
+    "submit_sm",
 ]
 
 GENERIC_NACK = 0x80000000
@@ -67,6 +75,45 @@ MAX_PDU_LENGTH = 64 * 1024
 INTERFACE_VERSION = 0x34
 
 _HEADER = struct.Struct(">IIII")
+_RECEIPT_BIT = 0x04  # esm_class: SMSC delivery receipt (SMPP 3.4, 5.2.12)
+
+
+@dataclass(frozen=True)
+class SubmitPart:
+    """One `submit_sm`; `short_message` includes the UDH when `esm_class` has 0x40."""
+
+    source_addr: str
+    source_ton: int
+    source_npi: int
+    destination_addr: str
+    dest_ton: int
+    dest_npi: int
+    esm_class: int
+    data_coding: int
+    short_message: bytes
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    command_status: int
+    message_id: str  # "" unless ESME_ROK
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A `deliver_sm` from the SMSC: a delivery receipt or a mobile-originated message."""
+
+    esm_class: int
+    source_addr: str
+    destination_addr: str
+    data_coding: int
+    short_message: bytes
+    receipted_message_id: str | None
+    message_state: int | None
+
+    @property
+    def is_receipt(self) -> bool:
+        return bool(self.esm_class & _RECEIPT_BIT)
 
 
 @dataclass(frozen=True)
@@ -116,3 +163,39 @@ def first_c_string(body: bytes) -> str:
     end = body.find(b"\x00")
     raw = body if end < 0 else body[:end]
     return raw.decode("ascii", errors="replace")
+
+
+def submit_sm(part: SubmitPart, sequence_number: int) -> bytes:
+    """A `submit_sm` asking for a delivery receipt (`registered_delivery` 1)."""
+    return smpp34.SubmitSm(
+        part.source_addr,
+        part.destination_addr,
+        part.short_message,
+        source_addr_ton=part.source_ton,
+        source_addr_npi=part.source_npi,
+        dest_addr_ton=part.dest_ton,
+        dest_addr_npi=part.dest_npi,
+        esm_class=part.esm_class,
+        registered_delivery=1,
+        data_coding=part.data_coding,
+        sequence_number=sequence_number,
+    ).encode()
+
+
+def incoming(pdu: smpp34.DeliverSm) -> Incoming:
+    receipted: str | None = None
+    state: int | None = None
+    for tlv in pdu.tlvs:
+        if tlv.tag == TLV_RECEIPTED_MESSAGE_ID:
+            receipted = tlv.value.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+        elif tlv.tag == TLV_MESSAGE_STATE and len(tlv.value) == 1:
+            state = tlv.value[0]
+    return Incoming(
+        esm_class=pdu.esm_class,
+        source_addr=pdu.source_addr,
+        destination_addr=pdu.destination_addr,
+        data_coding=pdu.data_coding,
+        short_message=pdu.short_message,
+        receipted_message_id=receipted,
+        message_state=state,
+    )
