@@ -56,7 +56,7 @@ def _part(row: Any) -> Part:
 async def insert_parts(conn: AsyncConnection, parts: Sequence[Part], now: datetime) -> None:
     """Store accepted parts; a part already stored keeps its first id. A worker whose lease
     lapsed may record an acceptance after the worker that took the message over (both copies
-    submitted): failing that record would fail every outcome in its group commit."""
+    submitted): that record raised Duplicate, and failed the group commit it shared."""
     if not parts:
         return
     insert: Any = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
