@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -129,6 +129,16 @@ async def apply_early_receipts(
 ) -> int:
     """After parts were recorded: apply the kept receipts that name them; how many."""
     kept = await carrier_ids.early_for_keys(conn, [part.carrier_key for part in new_parts])
+    return await _apply_kept(conn, kept, now=now, handover=handover)
+
+
+async def _apply_kept(
+    conn: AsyncConnection,
+    kept: Sequence[EarlyReceipt],
+    *,
+    now: datetime,
+    handover: Handover | None,
+) -> int:
     if not kept:
         return 0
     reports = [PartReport(receipt.carrier_keys, receipt.status, receipt.error) for receipt in kept]
@@ -143,6 +153,7 @@ class CarrierReceipts:
     SMPP receipt is acknowledged then, never before)."""
 
     def __init__(self, db: Database, signals: Signals, clock: Clock) -> None:
+        self._db = db
         self._signals = signals
         self._clock = clock
         self.taker: DeliveryTaker | None = None
@@ -160,6 +171,23 @@ class CarrierReceipts:
         now = self._clock()
         self._handover = None if self.taker is None else Handover.to(self.taker, now)
         return await apply_part_reports(conn, reports, now=now, handover=self._handover)
+
+    async def sweep(self, *, keep_for: timedelta, batch: int = 500) -> int:
+        """Apply kept receipts whose part was recorded meanwhile, and forget those kept longer
+        than `keep_for`; how many were applied.
+
+        On PostgreSQL a receipt and the acceptance it reports on can commit at the same time
+        from two processes, neither seeing the other's row: the receipt is kept and the
+        acceptance finds nothing to apply. This sweep closes that gap (the connectors run it
+        every poll interval); on SQLite writers take turns and it finds nothing."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            kept = await carrier_ids.early_with_parts(conn, batch)
+            applied = await _apply_kept(conn, kept, now=now, handover=None)
+            await carrier_ids.prune_early(conn, now - keep_for)
+        if applied:
+            self._signals.deliveries_queued()
+        return applied
 
     def _wake(self, outcomes: list[ReceiptOutcome]) -> None:
         if self._handover is not None:

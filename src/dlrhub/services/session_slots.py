@@ -47,9 +47,7 @@ class SessionSlots:
                 counters=counters,
             )
 
-    async def release(
-        self, bind: str, slot: int, worker: str, counters: Mapping[str, int]
-    ) -> None:
+    async def release(self, bind: str, slot: int, worker: str, counters: Mapping[str, int]) -> None:
         async with self._db.transaction() as conn:
             await store.release_slot(
                 conn, bind=bind, slot=slot, worker=worker, now=self._clock(), counters=counters

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import Select, and_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -149,6 +149,21 @@ async def early_for_keys(conn: AsyncConnection, keys: Sequence[str]) -> list[Ear
     wanted = select(early_receipts.c.receipt_id).where(
         early_receipts.c.carrier_key.in_(sorted(set(keys)))
     )
+    return await _early(conn, wanted)
+
+
+async def early_with_parts(conn: AsyncConnection, limit: int) -> list[EarlyReceipt]:
+    """Kept receipts that some part now has an id of: acceptances recorded while the receipt
+    was being kept, each transaction unable to see the other's rows."""
+    wanted = (
+        select(early_receipts.c.receipt_id)
+        .join(carrier_parts, carrier_parts.c.carrier_key == early_receipts.c.carrier_key)
+        .limit(limit)
+    )
+    return await _early(conn, wanted)
+
+
+async def _early(conn: AsyncConnection, wanted: Select[Any]) -> list[EarlyReceipt]:
     rows = await conn.execute(
         select(early_receipts)
         .where(early_receipts.c.receipt_id.in_(wanted))
