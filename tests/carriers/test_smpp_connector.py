@@ -4,10 +4,12 @@ a message, receipts in every form SMSCs write them, replies, and unknown receipt
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from dlrhub.store.schema import early_receipts, events
 from dlrhub.wiring.hub import Hub
 from tests.support.smsc import StartSmsc, TestSmsc
 from tests.support.stack import make_settings, running_workers
+from tests.support.tls import TestTLS, make_tls
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("db_url")
@@ -185,3 +188,64 @@ async def test_unknown_receipts_are_acknowledged_kept_and_counted(
             "dlrhub_smpp_unmatched_receipts_total", {"bind": smsc.bind().name}
         )
     assert counted == 2
+
+
+async def test_replies_reach_the_account_of_the_number_registered_for_sms(
+    db_url: str, start_smsc: StartSmsc
+) -> None:
+    smsc = start_smsc()
+    async with connected(db_url, smsc) as hub:
+        account = await _account(hub)
+        await hub.accounts.add_number(account, "+447700900999", Channel.SMS)
+        await smsc.wait_for(lambda e: e["event"] == "bind")
+        smsc.send(
+            {
+                "cmd": "mo",
+                "from": "447700900123",
+                "to": "447700900999",
+                "text": "Да, {ok}",
+                "data_coding": 8,
+            }
+        )
+        smsc.send({"cmd": "mo", "from": "447700900123", "to": "447700900555", "text": "lost?"})
+        await smsc.wait_for(lambda e: e["event"] == "deliver_sm_resp", skip=1, timeout=10)
+        assert [a["status"] for a in smsc.events("deliver_sm_resp")] == [0, 0]
+        async with hub.db.reading() as conn:
+            rows = await conn.execute(
+                select(events.c.account_id, events.c.event_type, events.c.payload)
+            )
+            stored = [(r.account_id, r.event_type, json.loads(r.payload)) for r in rows]
+    (only,) = stored  # the reply to an unregistered number is acknowledged, nothing stored
+    owner, event_type, payload = only
+    assert (owner, event_type) == (account, "INBOUND")
+    assert (payload["source"], payload["destination"]) == ("+447700900123", "+447700900999")
+    assert (payload["text"], payload["channel"]) == ("Да, {ok}", "SMS")
+
+
+async def test_a_tls_bind_checks_the_smscs_certificate(
+    db_url: str,
+    tls_smsc: TestSmsc,
+    smsc_tls: TestTLS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The connector trusts what the system trusts, SSL_CERT_FILE included (docs/carriers.md).
+    monkeypatch.setenv("SSL_CERT_FILE", str(smsc_tls.ca_pem_path))
+    async with connected(db_url, tls_smsc) as hub:
+        account = await _account(hub)
+        message = await _send(hub, account, "+447700900123", "over TLS")
+        assert (await _final(hub, account, message)).status is MessageStatus.DELIVERED
+    assert tls_smsc.url().startswith("smpps://")
+
+
+async def test_an_untrusted_smsc_certificate_binds_nothing(
+    db_url: str, tls_smsc: TestSmsc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = make_tls(tmp_path / "other-ca")
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_pem_path))
+    async with connected(db_url, tls_smsc) as hub:
+        account = await _account(hub)
+        message = await _send(hub, account, "+447700900123", "never sent")
+        await asyncio.sleep(1.5)  # two connection attempts (1 s backoff)
+        assert (await hub.messaging.status(account, message.id)).status is MessageStatus.SENT
+    assert tls_smsc.events("bind") == []
+    assert tls_smsc.events("submit") == []
