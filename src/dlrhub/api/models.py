@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from dlrhub.domain.status import Channel, MessageStatus, describe, status_code
 from dlrhub.domain.timestamps import format_optional_timestamp, format_timestamp
+from dlrhub.services.messaging import PartState
 from dlrhub.store.records import MessageRecord, WebhookRecord
 
 
@@ -51,6 +52,12 @@ class SendMessageResponse(BaseModel):
     totalParts: int
 
 
+class PartView(BaseModel):
+    index: int = Field(description="0-based, in the order the body was split.")
+    status: MessageStatus = Field(description="SENT until the part's final receipt.")
+    carrierMessageId: str = Field(description="The carrier's id for this part.")
+
+
 class MessageStatusView(BaseModel):
     messageId: str
     customerMessageId: str
@@ -63,10 +70,17 @@ class MessageStatusView(BaseModel):
     deliveredAt: str | None
     readAt: str | None
     error: str | None
+    # Only on a real SMS sent in several parts (SPEC §11.2): the routes leave it unset
+    # otherwise and answer with `response_model_exclude_unset`, so the key is absent.
+    parts: list[PartView] = Field(
+        default_factory=list,
+        description="A real multi-part SMS only: each part the carrier accepted so far "
+        "(absent on other messages).",
+    )
 
     @classmethod
-    def of(cls, message: MessageRecord) -> MessageStatusView:
-        return cls(
+    def of(cls, message: MessageRecord, parts: list[PartState] | None = None) -> MessageStatusView:
+        view = cls(
             messageId=message.id,
             customerMessageId=message.customer_message_id,
             channel=message.channel,
@@ -79,6 +93,12 @@ class MessageStatusView(BaseModel):
             readAt=format_optional_timestamp(message.read_at),
             error=message.error,
         )
+        if parts is not None:
+            view.parts = [
+                PartView(index=p.index, status=p.status, carrierMessageId=p.carrier_message_id)
+                for p in parts
+            ]
+        return view
 
 
 class MessageStatusBatch(BaseModel):

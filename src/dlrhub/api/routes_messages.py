@@ -71,6 +71,8 @@ for _channel in Channel:
     # not a redirect from the router's trailing-slash handling.
     "/messages/status/{customerMessageId:path}",
     response_model=MessageStatusView,
+    # `parts` is set only for a real multi-part SMS; every other field is always set.
+    response_model_exclude_unset=True,
     summary="Status of one message",
     responses=problems(401, 404),
 )
@@ -80,13 +82,14 @@ async def message_status(
     hub: HubDep,
     channel: Channel | None = None,
 ) -> MessageStatusView:
-    message = await hub.messaging.status(account_id, customerMessageId, channel)
-    return MessageStatusView.of(message)
+    polled = await hub.messaging.polled(account_id, customerMessageId, channel)
+    return MessageStatusView.of(polled.message, polled.parts)
 
 
 @router.get(
     "/messages/status",
     response_model=MessageStatusBatch,
+    response_model_exclude_unset=True,
     summary="Status of up to 100 messages",
     responses=problems(400, 401),
 )
@@ -106,7 +109,8 @@ async def message_statuses(
         )
     batch = await hub.messaging.statuses(account_id, raw)
     return MessageStatusBatch(
-        messages=[MessageStatusView.of(m) for m in batch.messages], notFound=batch.not_found
+        messages=[MessageStatusView.of(m, batch.parts.get(m.id)) for m in batch.messages],
+        notFound=batch.not_found,
     )
 
 
