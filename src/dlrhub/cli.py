@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dlrhub.cli_carriers import carrier_lines, carrier_status, carriers
 from dlrhub.cli_common import iso, run, with_hub
 from dlrhub.cli_keys import keys_app
 from dlrhub.config import Settings
@@ -21,12 +22,7 @@ from dlrhub.domain.status import Channel
 from dlrhub.heap import settle_after_startup
 from dlrhub.logs import configure_logging
 from dlrhub.services.accounts import NewAccount
-from dlrhub.services.carrier_status import (
-    SMPP_SETTING,
-    CarrierOverview,
-    CarrierStatus,
-    SessionView,
-)
+from dlrhub.services.carrier_status import CarrierOverview
 from dlrhub.services.operations import FailingWebhook
 from dlrhub.services.retention import PruneReport, Retention
 from dlrhub.wiring.hub import Hub
@@ -41,6 +37,7 @@ accounts_app = typer.Typer(help="Customer accounts and their keys.", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 accounts_app.add_typer(keys_app, name="keys")
+app.command()(carriers)
 
 DEMO_ACCOUNT = "demo"
 # The name of the key `serve --dev` prints: each start revokes the keys of this name.
@@ -184,8 +181,8 @@ def status(
     """Queue depth, failing webhooks, and the carriers' binds and submission queue."""
 
     async def read(hub: Hub) -> tuple[dict[str, int], list[FailingWebhook], CarrierOverview]:
-        carriers = await _carrier_status(hub).overview()
-        return await hub.operations.queue_depth(), await hub.operations.failing_webhooks(), carriers
+        overview = await carrier_status(hub).overview()
+        return await hub.operations.queue_depth(), await hub.operations.failing_webhooks(), overview
 
     # Only reads: a status check must never change the schema under running processes.
     depth, failing, carrier_view = run(lambda: with_hub(Settings(), read, migrate=False))
@@ -218,62 +215,8 @@ def status(
     for f in failing:
         state = f"disabled: {f.disabled_reason}" if f.disabled_at else "failing"
         typer.echo(f"  {f.account}  {f.url}  since {iso(f.failing_since)}  {state}")
-    if not carrier_view.configured:
-        typer.echo(f"carriers: none configured ({SMPP_SETTING})")
-    for bind in carrier_view.binds:
-        typer.echo(f"bind {bind.name}: {bind.bound} of {bind.slots} sessions bound")
-    typer.echo(f"submissions: {_queue_line(carrier_view)}")
-
-
-def _carrier_status(hub: Hub) -> CarrierStatus:
-    return CarrierStatus(hub.db, hub.clock, hub.settings.smpp_binds)
-
-
-def _queue_line(carriers: CarrierOverview) -> str:
-    waiting = sum(carriers.queue_depth.values())
-    per_channel = ", ".join(f"{c.value} {n}" for c, n in carriers.queue_depth.items())
-    return f"{waiting} waiting ({per_channel})"
-
-
-@app.command()
-def carriers() -> None:
-    """Each SMPP bind's sessions across every process (state, holder, lease, counters) and
-    the submissions waiting for a carrier, from the database."""
-
-    async def read(hub: Hub) -> CarrierOverview:
-        return await _carrier_status(hub).overview()
-
-    overview = run(lambda: with_hub(Settings(), read, migrate=False))
-    if not overview.configured:
-        typer.echo(
-            f"no carrier connector is configured: set {SMPP_SETTING} to "
-            "smpp://SYSTEM_ID:PASSWORD@HOST:PORT (smpps:// for TLS; comma-separated, with "
-            "optional ?sessions=N&window=N&rate=N) to send real SMS"
-        )
-    for bind in overview.binds:
-        configured = (
-            "" if bind.configured_sessions is None else f", {bind.configured_sessions} configured"
-        )
-        typer.echo(f"bind {bind.name}: {bind.bound} of {bind.slots} sessions bound{configured}")
-        if not bind.sessions:
-            typer.echo("  no session claimed yet (is a worker running with this setting?)")
-        for session in bind.sessions:
-            typer.echo(f"  slot {session.slot}: {_session_line(session)}")
-    typer.echo(f"submission queue: {_queue_line(overview)}")
-
-
-def _session_line(session: SessionView) -> str:
-    lease = iso(session.lease_expires_at)
-    if session.holder is None:
-        held = "no holder"
-    elif session.lease_ran_out:
-        held = f"holder {session.holder} stopped renewing (lease ran out {lease})"
-    else:
-        held = f"holder {session.holder}, lease until {lease}"
-    counters = " ".join(f"{name}={value}" for name, value in sorted(session.counters.items()))
-    return (
-        f"{session.state}, {held}, {counters or 'no counters'}, updated {iso(session.updated_at)}"
-    )
+    for line in carrier_lines(carrier_view):
+        typer.echo(line)
 
 
 @app.command()

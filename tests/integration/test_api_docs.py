@@ -137,7 +137,7 @@ def test_request_and_response_models_describe_the_wire_fields(spec: dict[str, An
         "status",
         "totalParts",
     }
-    assert set(schemas["MessageStatusView"]["properties"]) == POLL_KEYS
+    assert set(schemas["MessageStatusView"]["properties"]) == POLL_KEYS | {"parts"}
     assert set(schemas["MessageStatusBatch"]["properties"]) == {"messages", "notFound"}
     assert {"callbackUrl", "url", "method"} <= set(
         schemas["DeliveryStatusWebhookRequest"]["properties"]

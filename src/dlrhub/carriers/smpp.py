@@ -22,7 +22,7 @@ import structlog
 
 from dlrhub.carriers.smpp_session import BindRefused, SessionClosed, SmppSession
 from dlrhub.carriers.smpp_traffic import SmppTraffic, TrafficServices
-from dlrhub.domain.smpp_binds import SmppBind
+from dlrhub.domain.smpp_binds import SessionState, SmppBind
 from dlrhub.domain.status import Channel
 from dlrhub.domain.submission import FIRST_DELAY, MAX_DELAY
 from dlrhub.metrics import SmppMetrics
@@ -31,7 +31,7 @@ from dlrhub.store.signals import Signals, wait_for_any
 
 log = structlog.get_logger(__name__)
 
-BOUND, CONNECTING = "bound", "connecting"
+BOUND, CONNECTING = SessionState.BOUND.value, SessionState.CONNECTING.value
 # How long a receipt naming no submitted part is kept for an acceptance still to be recorded:
 # far longer than any submit_sm_resp takes, short enough that stray receipts do not pile up.
 EARLY_RECEIPTS_KEPT = timedelta(hours=1)

@@ -8,6 +8,7 @@ the setting, never by a session that silently does something else.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -27,6 +28,14 @@ _NUMBERS: dict[str, tuple[int, int, int]] = {
 }
 _TEXTS = {"system_type": 13}  # SMPP 3.4: C-octet strings of at most 12 characters
 _ID_LIMITS = {"system id": 16, "password": 9}  # C-octet strings of at most 15 and 8
+
+
+class SessionState(StrEnum):
+    """Where one of a bind's session slots stands, as `dlrhub carriers` shows it."""
+
+    BOUND = "bound"  # a session is bound and carrying traffic
+    CONNECTING = "connecting"  # held by a process that is (re)connecting or binding
+    DOWN = "down"  # no process holds the slot
 
 
 @dataclass(frozen=True)

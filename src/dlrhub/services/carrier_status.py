@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dlrhub.domain.clock import Clock
-from dlrhub.domain.smpp_binds import SmppBind
+from dlrhub.domain.smpp_binds import SessionState, SmppBind
 from dlrhub.domain.status import Channel
 from dlrhub.store import carrier_sessions
 from dlrhub.store import submissions as submission_store
 from dlrhub.store.database import Database
 
 # The state a holder publishes while its session is bound and can submit.
-BOUND = "bound"
+BOUND = SessionState.BOUND.value
 DOWN = carrier_sessions.DOWN
 # What configures a connector, named when none is (SPEC §11, §13).
 SMPP_SETTING = "DLRHUB_SMPP_BINDS"

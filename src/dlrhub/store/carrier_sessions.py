@@ -18,10 +18,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.smpp_binds import SessionState
 from dlrhub.store.engine import lock_for_claim
 from dlrhub.store.schema import carrier_sessions
 
-DOWN = "down"  # no process holds the slot
+DOWN = SessionState.DOWN.value  # no process holds the slot
 
 
 @dataclass(frozen=True)
