@@ -34,7 +34,7 @@ async def test_a_killed_smsc_ends_the_session(smsc: TestSmsc) -> None:
 
 
 async def test_a_dropped_link_fails_the_submits_in_flight(start_smsc: StartSmsc) -> None:
-    smsc = start_smsc(RESP_DELAY_MS=2000)
+    smsc = start_smsc(RESP_DELAY_MS=1000)
     session = await SmppSession.open(smsc.bind(), on_deliver=ignore)
     waiting = asyncio.create_task(session.submit(hello()))
     await smsc.wait_for(lambda e: e["event"] == "submit")
@@ -73,6 +73,7 @@ async def test_close_waits_for_the_outstanding_submit_then_unbinds(
     await session.close(drain_s=3)
     assert (await waiting).command_status == 0
     assert session.closed
+    await smsc.wait_for(lambda e: e["event"] == "unbind")  # its line may still be on its way
     kinds = [e["event"] for e in smsc.events() if e["event"] in ("submit_sm_resp", "unbind")]
     assert kinds == ["submit_sm_resp", "unbind"]
     assert smsc.events("unbind")[0]["outstanding"] == 0

@@ -167,3 +167,17 @@ async def test_sequence_numbers_start_at_one_and_grow() -> None:
         finally:
             await session.close(drain_s=0.1)
     assert [pdu[2] for pdu in peers[0].received[:4]] == [1, 2, 3, 4]
+
+
+async def test_an_unanswered_enquire_link_ends_the_session() -> None:
+    async def silent(peer: Peer) -> None:
+        while True:
+            await peer.read()
+
+    async with raw_smsc(silent) as (bind, peers):
+        session = await SmppSession.open(
+            bind, on_deliver=ignore, enquire_link_s=0.1, response_timeout_s=0.3
+        )
+        async with asyncio.timeout(3):
+            await session.wait_closed()
+    assert peers[0].received[1][0] == 0x15

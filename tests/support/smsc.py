@@ -187,6 +187,18 @@ class TestSmsc:
                 raise AssertionError(self._explain(timeout))
             await asyncio.sleep(0.01)
 
+    async def wait_events(
+        self,
+        kind: str,
+        count: int,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for a polling loop
+    ) -> list[Event]:
+        """The first `count` events of a kind, once they have all arrived (a line the server
+        wrote before answering may still be on its way here when the answer is)."""
+        await self.wait_for(lambda e: e["event"] == kind, timeout=timeout, skip=count - 1)
+        return self.events(kind)[:count]
+
     def _match(self, predicate: Callable[[Event], bool], skip: int) -> Event | None:
         matching = [e for e in self.events() if predicate(e)]
         return matching[skip] if len(matching) > skip else None
