@@ -191,7 +191,10 @@ class SmppSession:
             sequence = self._next_sequence()
             with contextlib.suppress(SessionClosed, TimeoutError):
                 await self._request(
-                    sequence, wire.pdu(wire.UNBIND, sequence), "unbind", wait_s=_UNBIND_WAIT_S
+                    sequence,
+                    wire.pdu(wire.UNBIND, sequence),
+                    "unbind",
+                    wait_s=min(_UNBIND_WAIT_S, self._response_timeout_s),
                 )
         await self._shutdown("closed by dlrhub")
         for task in list(self._handlers):
@@ -219,8 +222,10 @@ class SmppSession:
         future: asyncio.Future[_Response] = asyncio.get_running_loop().create_future()
         self._pending[sequence] = future
         try:
-            await self._send(frame)
+            # The send counts too: a peer that stops reading blocks it as surely as one that
+            # stops answering.
             async with asyncio.timeout(wait_s or self._response_timeout_s):
+                await self._send(frame)
                 return await future
         except TimeoutError:
             reason = f"no {what}_resp within {wait_s or self._response_timeout_s} s"
@@ -396,6 +401,10 @@ class SmppSession:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+        try:
             async with asyncio.timeout(1.0):
                 await self._writer.wait_closed()
+        except TimeoutError:  # what is buffered cannot be flushed: drop it
+            self._writer.transport.abort()
+        except OSError:  # ssl.SSLError included: the link is gone either way
+            pass
