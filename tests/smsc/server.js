@@ -229,7 +229,7 @@ function onCommand(line) {
   } else if (cmd.cmd === 'receipt') {
     const mode = cmd.mode || 'tlv';
     const spec = {
-      id: cmd.id, textId: cmd.id, state: cmd.state === undefined ? 2 : cmd.state, mode,
+      id: String(cmd.id || ''), textId: String(cmd.id || ''), state: cmd.state === undefined ? 2 : cmd.state, mode,
       source: cmd.from || '447700900123', destination: cmd.to || 'dlrhub', text: cmd.text || '',
     };
     track(cmd.system_id || SYSTEM_ID, 'receipt', cmd.id, receiptPdu(spec), null);
@@ -252,5 +252,12 @@ server.on('error', (e) => emit('server_error', { message: String(e && e.message)
 server.on('tlsClientError', (e) => emit('tls_error', { message: String(e && e.message) }));
 server.listen(PORT, '127.0.0.1', () => emit('listening', { port: server.address().port, tls: !!options.cert }));
 
-readline.createInterface({ input: process.stdin }).on('line', onCommand);
+// A command the server cannot carry out is reported, never a reason to stop serving.
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  try {
+    onCommand(line);
+  } catch (e) {
+    emit('command_error', { line, message: String(e && e.message) });
+  }
+});
 process.stdin.on('end', () => process.exit(0));
