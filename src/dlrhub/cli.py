@@ -12,16 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
+from dlrhub.cli_accounts import accounts_app
 from dlrhub.cli_carriers import carrier_lines, carrier_status, carriers
 from dlrhub.cli_common import iso, run, with_hub
-from dlrhub.cli_keys import keys_app
 from dlrhub.config import Settings
 from dlrhub.domain.delivery_state import DeliveryState
 from dlrhub.domain.errors import DlrhubError
-from dlrhub.domain.status import Channel
 from dlrhub.heap import settle_after_startup
 from dlrhub.logs import configure_logging
-from dlrhub.services.accounts import NewAccount
 from dlrhub.services.carrier_status import CarrierOverview
 from dlrhub.services.operations import FailingWebhook
 from dlrhub.services.retention import PruneReport, Retention
@@ -33,10 +31,8 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Customer accounts and their keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
-accounts_app.add_typer(keys_app, name="keys")
 app.command()(carriers)
 
 DEMO_ACCOUNT = "demo"
@@ -323,62 +319,6 @@ def db_prune(
         f"in {report.elapsed_s:.2f} s ({report.batches} batches, "
         f"slowest {report.slowest_batch_s * 1000:.0f} ms)"
     )
-
-
-@accounts_app.command("create")
-def accounts_create(
-    name: Annotated[str, typer.Argument(help="A unique account name.")],
-    as_json: Annotated[
-        bool, typer.Option("--json", help='Print only {"accountId", "apiKey"} as JSON.')
-    ] = False,
-) -> None:
-    """Create an account and print its API key (shown only this once)."""
-
-    async def create(hub: Hub) -> NewAccount:
-        return await hub.accounts.create(name)
-
-    created = run(lambda: with_hub(Settings(), create))
-    if as_json:
-        typer.echo(json.dumps({"accountId": created.account_id, "apiKey": created.api_key}))
-    else:
-        typer.echo(f"account {created.name} ({created.account_id})")
-        typer.echo(f"API key: {created.api_key}")
-        typer.echo("Keep the key: it is stored hashed and cannot be shown again.")
-
-
-@accounts_app.command("add-waba")
-def accounts_add_waba(
-    account: Annotated[str, typer.Argument(help="Account id or name.")],
-    number: Annotated[str, typer.Argument(help="WhatsApp business number, E.164.")],
-) -> None:
-    """Register a WhatsApp business (WABA) number to an account."""
-
-    async def add(hub: Hub) -> tuple[str, str]:
-        return await hub.accounts.add_waba_number(account, number)
-
-    account_id, added = run(lambda: with_hub(Settings(), add))
-    typer.echo(f"{added} now belongs to account {account_id}")
-
-
-@accounts_app.command("add-number")
-def accounts_add_number(
-    account: Annotated[str, typer.Argument(help="Account id or name.")],
-    number: Annotated[str, typer.Argument(help="Business number, E.164.")],
-    channel: Annotated[
-        str, typer.Option(help="SMS (replies over SMPP reach the account) or WHATSAPP.")
-    ] = "SMS",
-) -> None:
-    """Register a business number to an account for a channel (SMS: its replies, MO)."""
-    try:
-        chosen = Channel(channel.upper())
-    except ValueError:
-        raise typer.BadParameter("channel is SMS or WHATSAPP", param_hint="--channel") from None
-
-    async def add(hub: Hub) -> tuple[str, str]:
-        return await hub.accounts.add_number(account, number, chosen)
-
-    account_id, added = run(lambda: with_hub(Settings(), add))
-    typer.echo(f"{added} now belongs to account {account_id} for {chosen.value}")
 
 
 def _version() -> str:

@@ -150,11 +150,17 @@ async def test_add_number_for_sms(db_url: str) -> None:
         assert code == 1, out
         assert "error: +393409876543 is already registered to an account for SMS" in err
 
+    # The RBM agent's number (one agent per deployment): one account gets its replies.
     code, out, err = await _cli(
         env, "accounts", "add-number", "mo-owner", "+393401111111", "--channel", "RCS"
     )
+    assert code == 0, err
+    assert out.rstrip().endswith(" for RCS")
+    code, out, err = await _cli(
+        env, "accounts", "add-number", "mo-other", "+393402222222", "--channel", "RCS"
+    )
     assert code == 1, out
-    assert "error: RCS replies belong to the account of the RBM agent, not to a number" in err
+    assert "error: the RBM agent's number is already registered (+393401111111)" in err
 
     code, out, err = await _cli(env, "accounts", "add-number", "mo-owner", "393401111111")
     assert code == 1, out
@@ -164,7 +170,7 @@ async def test_add_number_for_sms(db_url: str) -> None:
         env, "accounts", "add-number", "mo-owner", "+393401111111", "--channel", "fax"
     )
     assert code == 2, out
-    assert "channel is SMS or WHATSAPP" in err
+    assert "channel is SMS, RCS or WHATSAPP" in err
 
     code, out, err = await _cli(env, "accounts", "add-number", "nobody", "+393401111111")
     assert code == 1, out

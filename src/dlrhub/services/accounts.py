@@ -60,6 +60,22 @@ class AuthenticatedKey:
     key_id: str
 
 
+_META_ID_MAX = 64
+
+
+def _check_meta_id(meta_phone_number_id: str | None) -> str | None:
+    """Meta's phone_number_id: digits (it is part of the Graph API path we call)."""
+    if meta_phone_number_id is None:
+        return None
+    value = meta_phone_number_id.strip()
+    if not (value.isascii() and value.isdigit() and 0 < len(value) <= _META_ID_MAX):
+        raise InvalidInput(
+            "a Meta phone_number_id is its digits (as shown in Meta's WhatsApp Manager)",
+            errors=[FieldError("metaPhoneNumberId", f"must be 1 to {_META_ID_MAX} digits")],
+        )
+    return value
+
+
 class AccountService:
     def __init__(
         self, db: Database, clock: Clock, *, key_cache: timedelta = timedelta(seconds=2)
@@ -198,29 +214,50 @@ class AccountService:
             )
         return await self.signing_secret(account_id)
 
-    async def add_waba_number(self, id_or_name: str, number: str) -> tuple[str, str]:
-        return await self.add_number(id_or_name, number, Channel.WHATSAPP)
+    async def add_waba_number(
+        self, id_or_name: str, number: str, meta_phone_number_id: str | None = None
+    ) -> tuple[str, str]:
+        """Register a WhatsApp business number; with its Meta `phone_number_id`, real messages
+        leave from it through the WhatsApp Cloud API (SPEC §11.3). Registering a number the
+        account already has again sets its Meta id."""
+        require_e164(number, "number")
+        meta_id = _check_meta_id(meta_phone_number_id)
+        async with self._db.transaction() as conn:
+            account_id = await self._account_id(conn, id_or_name)
+            owner = await store.waba_owner(conn, number)
+            if owner is not None and (owner != account_id or meta_id is None):
+                raise Conflict(f"{number} is already registered to an account")
+            if owner is None:
+                await store.insert_waba_number(conn, account_id, number, self._clock())
+            if meta_id is not None:
+                await store.set_meta_phone_number_id(conn, number, meta_id)
+        return account_id, number
 
     async def add_number(self, id_or_name: str, number: str, channel: Channel) -> tuple[str, str]:
         """Register a business number of an account for a channel: WhatsApp numbers send and
-        receive for it; SMS numbers receive its replies (MO, SPEC §11.2)."""
+        receive for it; an SMS number receives its replies (SPEC §11.2); the RCS number is the
+        RBM agent's, whose replies reach this account (SPEC §11.4: one agent per deployment)."""
+        if channel is Channel.WHATSAPP:
+            return await self.add_waba_number(id_or_name, number)
         require_e164(number, "number")
-        if channel is Channel.RCS:
-            raise InvalidInput(
-                "RCS replies belong to the account of the RBM agent, not to a number",
-                errors=[FieldError("channel", "must be SMS or WHATSAPP")],
-            )
-        is_sms = channel is Channel.SMS
         async with self._db.transaction() as conn:
-            found = await store.find_account(conn, id_or_name)
-            if found is None:
-                raise NotFound(f"no account {id_or_name!r}")
-            owner = await (store.sms_owner if is_sms else store.waba_owner)(conn, number)
-            if owner is not None:
+            account_id = await self._account_id(conn, id_or_name)
+            taken = await store.reply_numbers_of(conn, channel)
+            if any(existing == number for existing, _ in taken):
                 raise Conflict(f"{number} is already registered to an account for {channel}")
-            insert = store.insert_sms_number if is_sms else store.insert_waba_number
-            await insert(conn, found[0], number, self._clock())
-        return found[0], number
+            if channel is Channel.RCS and taken:
+                raise Conflict(
+                    f"the RBM agent's number is already registered ({taken[0][0]}): "
+                    "dlrhub drives one agent (DLRHUB_RBM_AGENT_ID), so one RCS number"
+                )
+            await store.insert_reply_number(conn, channel, account_id, number, self._clock())
+        return account_id, number
+
+    async def _account_id(self, conn: AsyncConnection, id_or_name: str) -> str:
+        found = await store.find_account(conn, id_or_name)
+        if found is None:
+            raise NotFound(f"no account {id_or_name!r}")
+        return str(found[0])
 
     async def waba_numbers(self, account_id: str) -> list[tuple[str, datetime]]:
         async with self._db.reading() as conn:

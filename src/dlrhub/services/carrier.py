@@ -63,11 +63,47 @@ class CarrierReports:
         """An SMS reply (MO) to a number registered for SMS becomes its account's INBOUND
         event; None when no account registered `destination` (SPEC §11.2)."""
         async with self._db.reading() as conn:
-            account_id = await account_store.sms_owner(conn, destination)
+            account_id = await account_store.reply_owner(conn, Channel.SMS, destination)
         if account_id is None:
             return None
         return await self._messaging.receive_inbound(
             account_id, source=source, destination=destination, channel=Channel.SMS, text=text
+        )
+
+    async def whatsapp_reply(
+        self, *, source: str, meta_phone_number_id: str, text: str, message_type: str
+    ) -> str | None:
+        """A WhatsApp message to the business number Meta knows by `meta_phone_number_id`
+        becomes its account's INBOUND event; None when no account has that number (§11.3)."""
+        async with self._db.reading() as conn:
+            owner = await account_store.owner_of_meta_id(conn, meta_phone_number_id)
+        if owner is None:
+            return None
+        account_id, number = owner
+        return await self._messaging.receive_inbound(
+            account_id,
+            source=source,
+            destination=number,
+            channel=Channel.WHATSAPP,
+            text=text,
+            message_type=message_type,
+        )
+
+    async def rcs_reply(self, *, source: str, text: str, message_type: str) -> str | None:
+        """A user's message to the RBM agent becomes an INBOUND event of the account that
+        registered the agent's number; None when none did (SPEC §11.4)."""
+        async with self._db.reading() as conn:
+            numbers = await account_store.reply_numbers_of(conn, Channel.RCS)
+        if not numbers:
+            return None
+        number, account_id = numbers[0]
+        return await self._messaging.receive_inbound(
+            account_id,
+            source=source,
+            destination=number,
+            channel=Channel.RCS,
+            text=text,
+            message_type=message_type,
         )
 
     async def inbound(self, *, source: str, destination: str, channel: Channel, text: str) -> str:

@@ -285,7 +285,14 @@ class MessagingService:
         )
 
     async def receive_inbound(
-        self, account_id: str, *, source: str, destination: str, channel: Channel, text: str
+        self,
+        account_id: str,
+        *,
+        source: str,
+        destination: str,
+        channel: Channel,
+        text: str,
+        message_type: str = "TEXT",
     ) -> str:
         check_inbound(source, destination, text)
         now = self._clock()
@@ -299,6 +306,7 @@ class MessagingService:
                 text=text,
                 occurred_at=now,
                 now=now,
+                message_type=message_type,
             )
         if queued:
             self._signals.deliveries_queued()

@@ -295,17 +295,29 @@ async def record_inbound(
     text: str,
     occurred_at: datetime,
     now: datetime,
+    message_type: str = "TEXT",
 ) -> tuple[str, int]:
     """An inbound (MO) message becomes an INBOUND event; `destination` is the business number.
 
     The event id doubles as the inbound message's id (the MO `messageId`).
     """
     payload = inbound_payload(
-        source=source, destination=destination, text=text, channel=channel, occurred_at=occurred_at
+        source=source,
+        destination=destination,
+        text=text,
+        channel=channel,
+        occurred_at=occurred_at,
+        message_type=message_type,
     )
     route = EventRoute(channel, EventType.INBOUND, destination)
     event_id = new_id()
-    values = mo_values(message_id=event_id, source=source, text=text, received_at=occurred_at)
+    values = mo_values(
+        message_id=event_id,
+        source=source,
+        text=text,
+        received_at=occurred_at,
+        message_type=message_type,
+    )
     spec = EventSpec(
         account_id=account_id,
         message_id=None,

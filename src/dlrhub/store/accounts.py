@@ -10,8 +10,15 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dlrhub.domain.status import Channel
 from dlrhub.store.records import ApiKeyRecord
-from dlrhub.store.schema import accounts, api_keys, signing_secrets, sms_numbers, waba_numbers
+from dlrhub.store.schema import (
+    accounts,
+    api_keys,
+    reply_numbers,
+    signing_secrets,
+    waba_numbers,
+)
 
 
 async def insert_account(conn: AsyncConnection, account_id: str, name: str, now: datetime) -> None:
@@ -220,16 +227,69 @@ async def list_waba_numbers(conn: AsyncConnection, account_id: str) -> list[tupl
     return [(row.number, row.created_at) for row in rows]
 
 
-async def insert_sms_number(
-    conn: AsyncConnection, account_id: str, number: str, now: datetime
+async def insert_reply_number(
+    conn: AsyncConnection, channel: Channel, account_id: str, number: str, now: datetime
 ) -> None:
-    """A number whose SMS replies (MO) belong to `account_id` (SPEC §11.2)."""
+    """A number whose replies (MO) on `channel` belong to `account_id` (SPEC §11.2, §11.4)."""
     await conn.execute(
-        sms_numbers.insert().values(number=number, account_id=account_id, created_at=now)
+        reply_numbers.insert().values(
+            channel=channel.value, number=number, account_id=account_id, created_at=now
+        )
     )
 
 
-async def sms_owner(conn: AsyncConnection, number: str) -> str | None:
+async def reply_owner(conn: AsyncConnection, channel: Channel, number: str) -> str | None:
     return (
-        await conn.execute(select(sms_numbers.c.account_id).where(sms_numbers.c.number == number))
+        await conn.execute(
+            select(reply_numbers.c.account_id).where(
+                reply_numbers.c.channel == channel.value, reply_numbers.c.number == number
+            )
+        )
     ).scalar_one_or_none()
+
+
+async def reply_numbers_of(conn: AsyncConnection, channel: Channel) -> list[tuple[str, str]]:
+    """(number, account id) of every number registered for replies on `channel`."""
+    rows = await conn.execute(
+        select(reply_numbers.c.number, reply_numbers.c.account_id)
+        .where(reply_numbers.c.channel == channel.value)
+        .order_by(reply_numbers.c.number)
+    )
+    return [(row.number, row.account_id) for row in rows]
+
+
+async def set_meta_phone_number_id(
+    conn: AsyncConnection, number: str, meta_phone_number_id: str
+) -> None:
+    await conn.execute(
+        update(waba_numbers)
+        .where(waba_numbers.c.number == number)
+        .values(meta_phone_number_id=meta_phone_number_id)
+    )
+
+
+async def meta_ids_of(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, str]:
+    """Business number → its Meta phone_number_id, for those that have one."""
+    if not numbers:
+        return {}
+    rows = await conn.execute(
+        select(waba_numbers.c.number, waba_numbers.c.meta_phone_number_id).where(
+            waba_numbers.c.number.in_(sorted(set(numbers))),
+            waba_numbers.c.meta_phone_number_id.is_not(None),
+        )
+    )
+    return {row.number: row.meta_phone_number_id for row in rows}
+
+
+async def owner_of_meta_id(
+    conn: AsyncConnection, meta_phone_number_id: str
+) -> tuple[str, str] | None:
+    """(account id, business number) of the number Meta knows by this id."""
+    row = (
+        await conn.execute(
+            select(waba_numbers.c.account_id, waba_numbers.c.number).where(
+                waba_numbers.c.meta_phone_number_id == meta_phone_number_id
+            )
+        )
+    ).first()
+    return None if row is None else (row.account_id, row.number)

@@ -128,7 +128,11 @@ waba_numbers = Table(
     Column("number", String(20), primary_key=True),
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The number's id at Meta (WhatsApp Cloud API, SPEC §11.3): what sends go to and what
+    # Meta's notifications name. NULL: registered for simulation only.
+    Column("meta_phone_number_id", String(64)),
     Index("ix_waba_numbers_account", "account_id"),
+    Index("uq_waba_numbers_meta_phone_number_id", "meta_phone_number_id", unique=True),
 )
 
 messages = Table(
@@ -350,12 +354,15 @@ carrier_sessions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-# Business numbers that receive SMS replies (MO) for an account (SPEC §11.2).
-sms_numbers = Table(
-    "sms_numbers",
+# Numbers whose replies (MO) belong to an account, per channel other than WhatsApp (whose
+# business numbers are `waba_numbers`): SMS numbers (SPEC §11.2), and the RBM agent's number
+# for RCS (SPEC §11.4; one agent per deployment, so one RCS number).
+reply_numbers = Table(
+    "reply_numbers",
     metadata,
+    Column("channel", String(10), primary_key=True),
     Column("number", String(20), primary_key=True),
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_sms_numbers_account", "account_id"),
+    Index("ix_reply_numbers_account", "account_id"),
 )

@@ -1,6 +1,7 @@
 """carrier connectors: the durable submission queue, the carriers' ids per part, receipts
 that arrive before the acceptance they report on, SMPP session slots shared by every process,
-and the numbers that receive SMS replies (SPEC §11, §11.2)
+the numbers that receive SMS and RCS replies, and the Meta phone_number_id of WhatsApp
+business numbers (SPEC §11, §11.2, §11.3, §11.4)
 
 Revision ID: 0008
 Revises: 0007
@@ -84,24 +85,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bind", "slot", name="pk_carrier_sessions"),
     )
     op.create_table(
-        "sms_numbers",
+        "reply_numbers",
+        sa.Column("channel", sa.String(length=10), nullable=False),
         sa.Column("number", sa.String(length=20), nullable=False),
         sa.Column("account_id", _ID, nullable=False),
         sa.Column("created_at", _Timestamp, nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
-            name="fk_sms_numbers_account_id_accounts",
+            name="fk_reply_numbers_account_id_accounts",
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("number", name="pk_sms_numbers"),
+        sa.PrimaryKeyConstraint("channel", "number", name="pk_reply_numbers"),
     )
-    op.create_index("ix_sms_numbers_account", "sms_numbers", ["account_id"], unique=False)
+    op.create_index("ix_reply_numbers_account", "reply_numbers", ["account_id"], unique=False)
+    with op.batch_alter_table("waba_numbers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("meta_phone_number_id", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            "uq_waba_numbers_meta_phone_number_id", ["meta_phone_number_id"], unique=True
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_sms_numbers_account", table_name="sms_numbers")
-    op.drop_table("sms_numbers")
+    with op.batch_alter_table("waba_numbers", schema=None) as batch_op:
+        batch_op.drop_index("uq_waba_numbers_meta_phone_number_id")
+        batch_op.drop_column("meta_phone_number_id")
+    op.drop_index("ix_reply_numbers_account", table_name="reply_numbers")
+    op.drop_table("reply_numbers")
     op.drop_table("carrier_sessions")
     op.drop_index("ix_early_receipts_received", table_name="early_receipts")
     op.drop_index("ix_early_receipts_key", table_name="early_receipts")
