@@ -58,6 +58,22 @@ class Settings(BaseSettings):
     # How often an idle SMPP session proves it is alive, and how long any answer may take.
     smpp_enquire_link_s: float = Field(default=30.0, gt=0)
     smpp_response_timeout_s: float = Field(default=10.0, gt=0)
+    # WhatsApp Cloud API (SPEC §11.3): real WhatsApp messages need the token and the app secret
+    # (without it Meta's notifications could not be verified, so no status would ever apply).
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_token: str | None = None
+    whatsapp_app_secret: str | None = None
+    whatsapp_verify_token: str | None = None
+    # Google RBM (SPEC §11.4): the agent, its service-account key file, the webhook's token.
+    rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com/v1"
+    rbm_agent_id: str | None = None
+    rbm_credentials: Path | None = None
+    rbm_client_token: str | None = None
+    # Sends in flight per process to each HTTP carrier API, and how long one may take.
+    carrier_http_concurrency: int = Field(default=32, ge=1)
+    carrier_http_timeout_s: float = Field(default=10.0, gt=0)
+    # Meta and Google post batches (hundreds of statuses): their ingest takes larger bodies.
+    carrier_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # How long a carrier may refuse a message "for now" before it is ERROR (SPEC §11).
     submit_give_up_s: float = Field(default=3600.0, gt=0)
     # A claimed submission's lease, and an SMPP session slot's (sessions=N across processes):
@@ -111,7 +127,14 @@ class Settings(BaseSettings):
     @property
     def carrier_channels(self) -> frozenset[Channel]:
         """The channels whose real messages have a connector (SPEC §11)."""
-        return frozenset({Channel.SMS} if self.smpp_binds else ())
+        channels = set()
+        if self.smpp_binds:
+            channels.add(Channel.SMS)
+        if self.whatsapp_token and self.whatsapp_app_secret:
+            channels.add(Channel.WHATSAPP)
+        if self.rbm_agent_id and self.rbm_credentials and self.rbm_client_token:
+            channels.add(Channel.RCS)
+        return frozenset(channels)
 
     @property
     def url_policy(self) -> UrlPolicy:

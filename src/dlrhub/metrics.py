@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from dlrhub.domain.delivery_state import ATTEMPT_OUTCOMES
@@ -43,6 +45,7 @@ class Metrics:
         for outcome in ATTEMPT_OUTCOMES:
             self.deliveries.labels(outcome.value)
         self.smpp = SmppMetrics(self.registry)
+        self.providers = ProviderMetrics(self.registry)
 
     def render(self, queue: dict[str, int]) -> bytes:
         for state, count in queue.items():
@@ -95,3 +98,36 @@ class SmppMetrics:
             buckets=RECEIPT_BUCKETS,
             registry=registry,
         )
+
+
+class ProviderMetrics:
+    """What Meta's and Google's notifications brought (SPEC §11.3, §11.4), by provider."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notifications = Counter(
+            "dlrhub_provider_notifications",
+            "Notifications accepted (signature checked) from WhatsApp and RBM.",
+            ["provider"],
+            registry=registry,
+        )
+        self.statuses = Counter(
+            "dlrhub_provider_statuses",
+            "Statuses in them, by outcome (applied, ignored, unmatched, other event, …).",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self.replies = Counter(
+            "dlrhub_provider_replies",
+            "Replies in them, by result (taken, unknown: no registered number, refused).",
+            ["provider", "result"],
+            registry=registry,
+        )
+
+    def record(
+        self, provider: str, statuses: Mapping[str, int], replies: Mapping[str, int]
+    ) -> None:
+        self.notifications.labels(provider).inc()
+        for outcome, count in statuses.items():
+            self.statuses.labels(provider, outcome).inc(count)
+        for result, count in replies.items():
+            self.replies.labels(provider, result).inc(count)

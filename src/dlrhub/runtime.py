@@ -10,13 +10,11 @@ from datetime import timedelta
 import structlog
 
 from dlrhub.carriers.simulator import Simulator
-from dlrhub.carriers.smpp import SmppConfig, SmppConnector
-from dlrhub.carriers.smpp_traffic import TrafficServices
 from dlrhub.config import Settings
 from dlrhub.delivery.dispatcher import Dispatcher, DispatcherConfig
 from dlrhub.metrics import Metrics
 from dlrhub.services.retention import Retention
-from dlrhub.services.session_slots import SessionSlots
+from dlrhub.wiring.carriers import carriers_of
 from dlrhub.wiring.hub import Hub
 
 log = structlog.get_logger(__name__)
@@ -73,43 +71,12 @@ class Workers:
                 dispatcher.run(self._stop),
                 simulator.run(self._stop),
                 retention.run(self._stop),
-                self._carriers(worker_id).run(self._stop),
+                carriers_of(self._hub, self.metrics, worker_id).run(self._stop),
                 # Other processes (API nodes, other workers) queue work too: wake on their
                 # notifications (on SQLite there are none: workers there poll).
                 hub.db.listen(hub.signals, self._stop),
             )
         log.info("workers stopped", worker_id=worker_id)
-
-    def _carriers(self, worker_id: str) -> Carriers:
-        """The real carriers' connectors configured (SPEC §11); none when nothing is set."""
-        hub = self._hub
-        settings = hub.settings
-        services = TrafficServices(hub.submissions, hub.receipts, hub.carrier)
-        slots = SessionSlots(
-            hub.db, hub.clock, lease=timedelta(seconds=settings.carrier_slot_lease_s)
-        )
-        config = SmppConfig(
-            binds=settings.smpp_binds,
-            default_sender=settings.smpp_default_sender,
-            enquire_link_s=settings.smpp_enquire_link_s,
-            response_timeout_s=settings.smpp_response_timeout_s,
-            submit_lease_s=settings.submit_lease_s,
-            poll_interval_s=settings.poll_interval_s,
-        )
-        smpp = SmppConnector(
-            config, services, slots, hub.signals, self.metrics.smpp, worker_id=worker_id
-        )
-        return Carriers([smpp])
-
-
-class Carriers:
-    """The connectors of a process, run together until the workers stop."""
-
-    def __init__(self, connectors: list[SmppConnector]) -> None:
-        self._connectors = connectors
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(connector.run(stop) for connector in self._connectors))
 
 
 def dispatcher_config(settings: Settings) -> DispatcherConfig:

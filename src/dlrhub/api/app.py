@@ -21,11 +21,12 @@ from dlrhub.api import (
     routes_delivery_status,
     routes_keys,
     routes_messages,
+    routes_providers,
     routes_richer_webhooks,
 )
 from dlrhub.api.models import Health
 from dlrhub.api.problems import BodyLimit, install_error_handlers
-from dlrhub.api.text_guard import StorableText
+from dlrhub.api.text_guard import RAW_BODY_PATHS, StorableText
 from dlrhub.metrics import Metrics
 from dlrhub.services.catalog import Services
 
@@ -39,7 +40,13 @@ Authenticate with the `X-Api-Key` header. Errors are `application/problem+json` 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def api_app(*, lifespan: Lifespan, metrics: Metrics, max_body_bytes: int) -> FastAPI:
+def api_app(
+    *,
+    lifespan: Lifespan,
+    metrics: Metrics,
+    max_body_bytes: int,
+    carrier_max_body_bytes: int | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="dlrhub",
         version=__version__,
@@ -49,7 +56,13 @@ def api_app(*, lifespan: Lifespan, metrics: Metrics, max_body_bytes: int) -> Fas
     install_error_handlers(app)
     # Added first, so it runs inside BodyLimit: it reads bodies already limited.
     app.add_middleware(StorableText)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    # Meta and Google post batches of hundreds of statuses: their ingest takes larger bodies.
+    provider_limit = carrier_max_body_bytes or max_body_bytes
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=max_body_bytes,
+        larger={path: provider_limit for path in RAW_BODY_PATHS},
+    )
     app.include_router(routes_messages.send_router)
     app.include_router(routes_messages.router)
     app.include_router(routes_delivery_status.router)
@@ -59,6 +72,8 @@ def api_app(*, lifespan: Lifespan, metrics: Metrics, max_body_bytes: int) -> Fas
     app.include_router(routes_account.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_carrier.router)
+    app.include_router(routes_providers.router)
+    app.state.metrics = metrics
     _add_health_routes(app, metrics)
     return app
 

@@ -38,7 +38,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI descriptions of the error responses a route can give."""
     words = {
         400: "Invalid request (problem+json, with per-field errors)",
-        401: "Missing, unknown or revoked X-Api-Key",
+        401: "Missing, unknown or revoked X-Api-Key (carriers: token or signature)",
+        403: "Forbidden (a verification token that does not match)",
         404: "Not found (or belongs to another account)",
         409: "Conflict with the current state",
         413: "Request body too large",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -170,17 +171,22 @@ def _fix_responses(responses: dict[str, Any]) -> None:
 class BodyLimit:
     """Refuses request bodies over `max_bytes` with 413, whether announced or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self._app = app
-        self._max_bytes = max_bytes
+        self._default = max_bytes
+        # Paths allowed more (the providers' batches), exactly as they are routed.
+        self._larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = self._larger.get(scope.get("path", ""), self._default)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         seen = 0
 
@@ -188,15 +194,15 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self._max_bytes:
+            if seen > limit:
                 # An HTTPException, so the framework's body parsing lets it through as is.
-                raise HTTPException(413, f"request bodies are limited to {self._max_bytes} bytes")
+                raise HTTPException(413, f"request bodies are limited to {limit} bytes")
             return message
 
         await self._app(scope, limited_receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(
-            413, "Payload too large", f"request bodies are limited to {self._max_bytes} bytes"
+            413, "Payload too large", f"request bodies are limited to {limit} bytes"
         )
         await response(scope, receive, send)

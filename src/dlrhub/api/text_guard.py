@@ -112,9 +112,17 @@ def _encoded_text_problem(raw: bytes) -> str | None:
     return text_problem(text)
 
 
+# Bodies signed by Meta and Google are read raw by their routes (the signature is over the
+# exact bytes) and their texts checked one by one by the ingest: refusing a whole batch for
+# one odd character would make the provider resend it for days.
+RAW_BODY_PATHS = frozenset({"/carrier/v1/whatsapp", "/carrier/v1/rbm"})
+
+
 def _body_kind(scope: Scope) -> str | None:
     """Which body parser the routes will use: "json", "form", "multipart", or None (no text)."""
     if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        return None
+    if scope.get("path") in RAW_BODY_PATHS:
         return None
     content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
     if not content_type:

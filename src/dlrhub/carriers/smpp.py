@@ -194,7 +194,7 @@ class SlotHolder:
             if room <= 0:
                 await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            self._signals.submissions.clear()
+            self._signals.submissions[Channel.SMS].clear()
             try:
                 claimed = await self._submissions.claim(
                     Channel.SMS, worker=self._worker_id, limit=room, lease=lease
@@ -207,7 +207,7 @@ class SlotHolder:
                 in_flight.add(task)
                 task.add_done_callback(_finished(in_flight))
             if len(claimed) < room:
-                waits = [self._signals.submissions, stop, ended, self._lost]
+                waits = [self._signals.submissions[Channel.SMS], stop, ended, self._lost]
                 await wait_for_any(waits, self._config.poll_interval_s)
 
     async def _renew(self, slot: int, stop: asyncio.Event) -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "Conflict",
     "DlrhubError",
     "FieldError",
+    "Forbidden",
     "InvalidInput",
     "LimitReached",
     "NotFound",
@@ -52,6 +53,11 @@ class InvalidInput(DlrhubError):
 class Unauthorized(DlrhubError):
     status = 401
     title = "Unauthorized"
+
+
+class Forbidden(DlrhubError):
+    status = 403
+    title = "Forbidden"
 
 
 class NotFound(DlrhubError):

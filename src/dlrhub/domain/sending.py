@@ -12,6 +12,7 @@ from dlrhub.domain.errors import DlrhubError, FieldError, InvalidInput
 from dlrhub.domain.gsm import MAX_SMS_PARTS, segment
 from dlrhub.domain.phone import require_e164
 from dlrhub.domain.status import Channel
+from dlrhub.domain.text import text_problem
 
 # WhatsApp's own limit for a text body; RCS agents accept at least as much.
 MAX_RICH_BODY_CHARS = 4096
@@ -96,5 +97,7 @@ def check_inbound(source: str, destination: str, text: str) -> None:
             problems.extend(exc.errors)
     if not text or len(text) > MAX_INBOUND_TEXT:
         problems.append(FieldError("text", f"must be 1 to {MAX_INBOUND_TEXT} characters"))
+    elif (problem := text_problem(text)) is not None:
+        problems.append(FieldError("text", problem))
     if problems:
         raise InvalidInput("; ".join(f"{p.field} {p.message}" for p in problems), errors=problems)

@@ -259,6 +259,11 @@ class AccountService:
             raise NotFound(f"no account {id_or_name!r}")
         return str(found[0])
 
+    async def meta_phone_number_ids(self, numbers: list[str]) -> dict[str, str]:
+        """Business number → its Meta phone_number_id, for those registered with one."""
+        async with self._db.reading() as conn:
+            return await store.meta_ids_of(conn, numbers)
+
     async def waba_numbers(self, account_id: str) -> list[tuple[str, datetime]]:
         async with self._db.reading() as conn:
             return await store.list_waba_numbers(conn, account_id)

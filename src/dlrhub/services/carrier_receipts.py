@@ -31,8 +31,6 @@ from dlrhub.store.database import Database
 from dlrhub.store.records import MessageRecord
 from dlrhub.store.signals import Signals
 
-FINAL = frozenset({MessageStatus.DELIVERED, MessageStatus.ERROR, MessageStatus.EXPIRED})
-
 
 @dataclass(frozen=True)
 class PartReport:
@@ -73,6 +71,11 @@ async def apply_part_reports(
 ) -> list[ReceiptOutcome]:
     """Apply part reports in the caller's transaction, in order, with a fixed number of
     statements; unmatched ones are kept for a late acceptance unless `keep_unmatched` is off."""
+    # An id longer than any we store names nothing of ours (and could not be kept).
+    reports = [
+        PartReport(tuple(k for k in r.carrier_keys if _storable_key(k)), r.status, r.error)
+        for r in reports
+    ]
     found = await carrier_ids.parts_by_keys(
         conn, [key for report in reports for key in report.carrier_keys]
     )
@@ -89,23 +92,20 @@ async def apply_part_reports(
     for report, part in zip(reports, matched, strict=True):
         if part is None:
             outcomes.append(ReceiptOutcome.UNMATCHED)
-            early.append(
-                EarlyReceipt(new_id(), report.carrier_keys, report.status, report.error, now)
-            )
+            if report.carrier_keys:
+                early.append(
+                    EarlyReceipt(new_id(), report.carrier_keys, report.status, report.error, now)
+                )
             continue
         key = (part.message_id, part.part_index)
         message = locked.get(part.message_id)
-        if message is None or report.status is None or states.get(key) in FINAL:
+        if message is None or not _moves_part(states.get(key), report.status):
             outcomes.append(ReceiptOutcome.IGNORED)
             continue
+        assert report.status is not None  # _moves_part refuses None
         states[key] = report.status
         outcomes.append(ReceiptOutcome.APPLIED)
-        overall = state_of_parts(
-            [states.get((message.id, index)) for index in range(expected_parts(message))]
-        )
-        if overall is not None:
-            error = report.error if overall is not MessageStatus.DELIVERED else None
-            moves.append(CarrierReport(message.id, overall, error))
+        moves.extend(_message_moves(message, states, report))
     await carrier_ids.save_part_statuses(
         conn,
         [
@@ -118,6 +118,44 @@ async def apply_part_reports(
         await carrier_ids.keep_early(conn, early)
     await apply_carrier_reports(conn, moves, now=now, locked=locked, handover=handover)
     return outcomes
+
+
+def _storable_key(key: str) -> bool:
+    return 0 < len(key) <= carrier_ids.MAX_KEY_LENGTH and "\x00" not in key
+
+
+def _moves_part(current: MessageStatus | None, new: MessageStatus | None) -> bool:
+    """Whether a part's report moves it: from no report yet to any final state, and from
+    DELIVERED to READ; an intermediate, repeated or late report does not."""
+    if new is None:
+        return False
+    if current is None:
+        return True
+    return current is MessageStatus.DELIVERED and new is MessageStatus.READ
+
+
+def _message_moves(
+    message: MessageRecord,
+    states: Mapping[tuple[str, int], MessageStatus | None],
+    report: PartReport,
+) -> list[CarrierReport]:
+    """The message's moves after one of its parts moved. A READ is also a delivery: a read
+    never reported delivered emits DELIVERED then READ, in that order (SPEC §11.3); the
+    report path drops whichever of the two the message already had."""
+    if report.status is MessageStatus.READ:
+        return [
+            CarrierReport(message.id, MessageStatus.DELIVERED),
+            CarrierReport(message.id, MessageStatus.READ),
+        ]
+    delivered_or_read = {MessageStatus.DELIVERED, MessageStatus.READ}
+    parts = [states.get((message.id, index)) for index in range(expected_parts(message))]
+    overall = state_of_parts(
+        [MessageStatus.DELIVERED if state in delivered_or_read else state for state in parts]
+    )
+    if overall is None:
+        return []
+    error = report.error if overall is not MessageStatus.DELIVERED else None
+    return [CarrierReport(message.id, overall, error)]
 
 
 def _changed(parts: Mapping[str, list[Part]], message_id: str, index: int, status: object) -> bool:

@@ -17,6 +17,7 @@ from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
+from dlrhub.services.provider_ingest import RbmIngest, WhatsAppIngest
 from dlrhub.services.richer_webhooks import RicherWebhooks
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
 
@@ -44,3 +45,7 @@ class Services(Protocol):
     def sessions(self) -> DashboardSessions: ...
     @property
     def sign_ins(self) -> SignInLimiter: ...
+    @property
+    def whatsapp_ingest(self) -> WhatsAppIngest: ...
+    @property
+    def rbm_ingest(self) -> RbmIngest: ...

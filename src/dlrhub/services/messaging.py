@@ -31,7 +31,7 @@ MAX_POLL_IDS = 100
 CONNECTOR_SETTINGS = {
     Channel.SMS: "DLRHUB_SMPP_BINDS",
     Channel.WHATSAPP: "DLRHUB_WHATSAPP_TOKEN and DLRHUB_WHATSAPP_APP_SECRET",
-    Channel.RCS: "DLRHUB_RBM_AGENT_ID and DLRHUB_RBM_CREDENTIALS",
+    Channel.RCS: "DLRHUB_RBM_AGENT_ID, DLRHUB_RBM_CREDENTIALS and DLRHUB_RBM_CLIENT_TOKEN",
 }
 
 
@@ -225,8 +225,9 @@ class MessagingService:
     def _wake_simulator(self, stored: list[MessageRecord]) -> None:
         if any(message.simulation for message in stored):
             self._signals.simulation_queued()
-        if not all(message.simulation for message in stored):
-            self._signals.submissions_queued()
+        real = {message.channel for message in stored if not message.simulation}
+        if real:
+            self._signals.submissions_queued(real)
 
     async def _replayed(
         self, account_id: str, customer_message_id: str, fingerprint: str

@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dlrhub.domain.status import MessageStatus
 from dlrhub.store.schema import carrier_parts, early_receipts
 
+# The longest carrier id stored (the columns' length): longer ones name nothing of ours.
+MAX_KEY_LENGTH = 100
+
 
 @dataclass(frozen=True)
 class Part:

@@ -8,6 +8,9 @@ same events (on SQLite, one process per database file, it has nothing to listen 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+
+from dlrhub.domain.status import Channel
 
 
 class Signals:
@@ -20,7 +23,8 @@ class Signals:
     def __init__(self) -> None:
         self.deliveries = asyncio.Event()
         self.simulation = asyncio.Event()
-        self.submissions = asyncio.Event()
+        # One per channel: each connector sleeps on its own (SPEC §11).
+        self.submissions = {channel: asyncio.Event() for channel in Channel}
 
     def deliveries_queued(self) -> None:
         self.deliveries.set()
@@ -28,8 +32,10 @@ class Signals:
     def simulation_queued(self) -> None:
         self.simulation.set()
 
-    def submissions_queued(self) -> None:
-        self.submissions.set()
+    def submissions_queued(self, channels: Iterable[Channel] | None = None) -> None:
+        """Wake the connectors of `channels` (all of them: another process queued some)."""
+        for channel in Channel if channels is None else channels:
+            self.submissions[channel].set()
 
 
 async def wait_for_any(events: list[asyncio.Event], seconds: float) -> None:

@@ -39,6 +39,11 @@ def create_app(settings: Settings, *, run_workers: bool = True, hub: Hub | None 
             if hub is None:
                 await current.db.dispose()
 
-    app = api_app(lifespan=lifespan, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app = api_app(
+        lifespan=lifespan,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        carrier_max_body_bytes=settings.carrier_max_body_bytes,
+    )
     mount_dashboard(app, secret=settings.dashboard_secret, dev=settings.dev)
     return app

@@ -18,6 +18,7 @@ from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
+from dlrhub.services.provider_ingest import RbmIngest, WhatsAppIngest
 from dlrhub.services.richer_webhooks import RicherWebhooks, TestGate
 from dlrhub.services.sessions import DashboardSessions, SignInLimiter
 from dlrhub.services.submissions import Submissions
@@ -57,6 +58,9 @@ class Hub:
     # messages by the carrier's id.
     submissions: Submissions
     receipts: CarrierReceipts
+    # What Meta and Google post (SPEC §11.3, §11.4).
+    whatsapp_ingest: WhatsAppIngest
+    rbm_ingest: RbmIngest
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None, clock: Clock = utcnow) -> Hub:
@@ -71,6 +75,8 @@ class Hub:
             carrier_channels=settings.carrier_channels,
         )
         accounts = AccountService(db, clock, key_cache=timedelta(seconds=settings.api_key_cache_s))
+        carrier = CarrierReports(db, signals, clock, settings.carrier_tokens, messaging)
+        receipts = CarrierReceipts(db, signals, clock)
         return cls(
             settings=settings,
             db=db,
@@ -79,7 +85,7 @@ class Hub:
             accounts=accounts,
             messaging=messaging,
             delivery_status=DeliveryStatusWebhooks(db, clock, settings.url_policy),
-            carrier=CarrierReports(db, signals, clock, settings.carrier_tokens, messaging),
+            carrier=carrier,
             operations=Operations(db, signals, clock),
             http=SharedClient(client_config(settings, settings.max_in_flight)),
             test_http=test_http,
@@ -98,7 +104,14 @@ class Hub:
             submissions=Submissions(
                 db, signals, clock, give_up_after=timedelta(seconds=settings.submit_give_up_s)
             ),
-            receipts=CarrierReceipts(db, signals, clock),
+            receipts=receipts,
+            whatsapp_ingest=WhatsAppIngest(
+                receipts,
+                carrier,
+                app_secret=settings.whatsapp_app_secret,
+                verify_token=settings.whatsapp_verify_token,
+            ),
+            rbm_ingest=RbmIngest(receipts, carrier, client_token=settings.rbm_client_token),
         )
 
 
