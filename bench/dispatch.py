@@ -1,7 +1,8 @@
 """dlrhub's benchmarks. The dispatch table (issue 3): throughput vs a bare-aiohttp ceiling,
 latency at a steady report rate, flat cost with a big history, and isolation from a hanging
 webhook. The end-to-end table (issue 10, scenario `endtoend`): messages sent through the
-public API, timed to their webhooks.
+public API, timed to their webhooks. The SMPP table (issue 11, scenario `smpp`): real SMS
+through the SMPP connector to the test SMSC, with one and two sessions.
 
     .venv/bin/python bench/dispatch.py [--quick] [--backends sqlite,postgresql] ...
     .venv/bin/python bench/dispatch.py --quick --scenarios endtoend [--dlrhub-src DIR]
@@ -20,7 +21,7 @@ import os
 import secrets
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,15 @@ from harness import BENCH_DIR, Harness
 from report import Row, machine, render, source, write_json
 from scenarios import Context
 from seeding import dlrhub_env
+from smpp import SmppSizes
+from smpp_table import COLUMNS as SMPP_COLUMNS
+from smpp_table import SmppRow, add_options, run_smpp, sizes_of
+from smpp_table import header as smpp_header
+from smpp_table import setups as smpp_setups
 from suite import Sizes, run_topology
 
-SCENARIOS = ("backlog", "latency", "flat", "isolation", "endtoend")
+SCENARIOS = ("backlog", "latency", "flat", "isolation", "endtoend", "smpp")
+SEPARATE = {"endtoend", "smpp"}  # scenarios with their own table and setups
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class Options:
     keep_logs: bool
     profile: Path | None
     dlrhub_src: Path | None
+    smpp: SmppSizes
+    smpp_setups: list[Topology]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         "PYTHONPATH); the receiver, ceiling and load generator keep this tree's code",
     )
     _add_endtoend_options(p)
+    add_options(p)
     return p
 
 
@@ -155,9 +165,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
         p.error(f"--dlrhub-src {a.dlrhub_src}: no dlrhub/__init__.py there (give the src/ dir)")
     env = {key: value for key, _, value in (item.partition("=") for item in a.env)}
     pg_dsn = a.pg_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    e2e = _e2e_sizes(a, sizes)
     return Options(
         sizes,
-        _e2e_sizes(a, sizes),
+        e2e,
         topologies,
         setups(backends),
         scenarios,
@@ -167,6 +178,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         a.keep_logs,
         a.profile,
         None if a.dlrhub_src is None else a.dlrhub_src.resolve(),
+        sizes_of(a, e2e.connections, e2e.duration_s, e2e.stall_s),
+        smpp_setups(backends),
     )
 
 
@@ -222,7 +235,7 @@ def check_origin(env: dict[str, str], src: Path | None) -> str:
     return origin
 
 
-async def bench(opts: Options) -> tuple[list[Row], list[E2ERow]]:
+async def bench(opts: Options) -> tuple[list[Row], list[E2ERow], list[SmppRow]]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -234,6 +247,7 @@ async def bench(opts: Options) -> tuple[list[Row], list[E2ERow]]:
     atexit.register(harness.close_sync)
     rows: list[Row] = []
     e2e_rows: list[E2ERow] = []
+    smpp_rows: list[SmppRow] = []
     try:
         if any(t.backend == "postgresql" for t in opts.topologies):
             for name in await harness.drop_stale():
@@ -252,17 +266,20 @@ async def bench(opts: Options) -> tuple[list[Row], list[E2ERow]]:
                 done_rows=opts.sizes.done,
                 tool_env=env,
             )
-            if opts.scenarios - {"endtoend"}:
+            if opts.scenarios - SEPARATE:
                 for topology in opts.topologies:
                     rows += await run_topology(ctx, topology, opts.sizes, opts.scenarios)
             if "endtoend" in opts.scenarios:
                 for topology in opts.e2e_setups:
                     e2e_rows += await run_endtoend(ctx, topology, opts.e2e)
+            if "smpp" in opts.scenarios:
+                for topology in opts.smpp_setups:
+                    smpp_rows += await run_smpp(ctx, topology, opts.smpp)
     finally:
         if opts.keep_logs:
             print(f"logs kept in {harness.workdir}", file=sys.stderr)
         await harness.close()
-    return rows, e2e_rows
+    return rows, e2e_rows, smpp_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     info["dlrhub_src"] = src
     head = header(opts, info)
     try:
-        rows, e2e_rows = run(bench(opts))
+        rows, e2e_rows, smpp_rows = run(bench(opts))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             "interrupted: every process and database the benchmark started is gone", file=sys.stderr
@@ -286,11 +303,20 @@ def main(argv: list[str] | None = None) -> int:
         print(render(rows, head))
     if e2e_rows:
         print(("\n" if rows else "") + render(e2e_rows, e2e_head, E2E_COLUMNS))
-    meta = {"header": head, "machine": info, "sizes": vars(opts.sizes)}
+    smpp_head = smpp_header(opts.smpp, _source_line(src))
+    if smpp_rows:
+        print(("\n" if rows or e2e_rows else "") + render(smpp_rows, smpp_head, SMPP_COLUMNS))
+    meta: dict[str, Any] = {"header": head, "machine": info, "sizes": vars(opts.sizes)}
     meta.update(endtoend_header=e2e_head, endtoend_sizes=vars(opts.e2e))
+    meta.update(
+        smpp_header=smpp_head,
+        smpp_sizes=vars(opts.smpp),
+        smpp=[{**asdict(row), "ratio": row.ratio} for row in smpp_rows],
+    )
     write_json(opts.output, rows, meta, e2e_rows)
     print(f"\nresults: {opts.output}")
     failed = [r.details for r in rows] + [r.details for r in e2e_rows]
+    failed += [r.details for r in smpp_rows]
     return 1 if any("error" in details for details in failed) else 0
 
 
