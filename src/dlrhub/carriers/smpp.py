@@ -35,6 +35,8 @@ BOUND, CONNECTING = SessionState.BOUND.value, SessionState.CONNECTING.value
 # How long a receipt naming no submitted part is kept for an acceptance still to be recorded:
 # far longer than any submit_sm_resp takes, short enough that stray receipts do not pile up.
 EARLY_RECEIPTS_KEPT = timedelta(hours=1)
+# Messages claimed per session, as a multiple of its window (see _submit_loop).
+CLAIM_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,10 @@ class SlotHolder:
     ) -> None:
         lease = timedelta(seconds=self._config.submit_lease_s)
         while not (stop.is_set() or ended.is_set() or self._lost.is_set()):
-            room = self._bind.window - len(in_flight)
+            # Messages are claimed ahead of the window (the session's semaphore holds their
+            # submit_sm back): a message's slot here lasts until its outcome is recorded, and
+            # claiming only as many as the window cost one claim transaction per message.
+            room = self._bind.window * CLAIM_AHEAD - len(in_flight)
             if room <= 0:
                 await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
