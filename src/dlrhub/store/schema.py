@@ -160,7 +160,19 @@ messages = Table(
     # The simulator's durable to-do: what it reports next, and when. NULL when nothing is due.
     Column("sim_next", String(10)),
     Column("sim_due_at", UTCDateTime),
+    # A simulation's options beyond `true` (outcome, delayMs, faults; docs/simulation.md).
+    Column("sim_options", JSON),
+    # When a real message with no final report becomes EXPIRED (docs/receipt-timeouts.md):
+    # set at its hand-over; `validity_s` is the send's validityPeriod, if any.
+    Column("receipt_due_at", UTCDateTime),
+    Column("validity_s", Integer),
     Index("uq_messages_account_customer_id", "account_id", "customer_message_id", unique=True),
+    Index(
+        "ix_messages_receipt_due",
+        "receipt_due_at",
+        sqlite_where=text("receipt_due_at IS NOT NULL"),
+        postgresql_where=text("receipt_due_at IS NOT NULL"),
+    ),
     Index(
         "ix_messages_sim_due",
         "sim_due_at",
@@ -193,7 +205,21 @@ events = Table(
     Column("report", JSON, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The event's place among its message's events (1, 2, …; SPEC-level contract in
+    # docs/ordering.md), in every payload; NULL for events without a message.
+    Column("sequence", Integer),
+    # The catch-up cursor (docs/catch-up.md): given in commit order after the commit, so a
+    # reader paging by it never skips an event committed later with an earlier id.
+    Column("position", BigInteger),
     Index("ix_events_message", "message_id"),
+    Index("uq_events_position", "position", unique=True),
+    Index(
+        "ix_events_unpositioned",
+        "created_at",
+        sqlite_where=text("position IS NULL"),
+        postgresql_where=text("position IS NULL"),
+    ),
+    Index("ix_events_account_position", "account_id", "position"),
     # Retention walks INBOUND events (those without a message) oldest first. Keyed on the
     # type, not on `message_id IS NULL`: that test also fits ix_events_message, which both
     # planners then misjudge as cheaper (it returns every INBOUND event, to be sorted).
@@ -230,6 +256,17 @@ webhooks = Table(
     Column("failing_since", UTCDateTime),
     Column("last_success_at", UTCDateTime),
     Column("last_failure_at", UTCDateTime),
+    # "message": a message's events reach this webhook in order; "none": fully parallel.
+    Column("ordering", String(10), nullable=False, server_default="message"),
+    # When webhook.failing was sent for the current failure streak (once per streak).
+    Column("warned_at", UTCDateTime),
+    Index(
+        "uq_webhooks_one_alerts",
+        "account_id",
+        unique=True,
+        sqlite_where=text("kind = 'alerts' AND deleted_at IS NULL"),
+        postgresql_where=text("kind = 'alerts' AND deleted_at IS NULL"),
+    ),
     Index(
         "uq_webhooks_one_delivery_status",
         "account_id",
@@ -256,6 +293,18 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The event's message and place (copied from the event): a delivery waits while an
+    # earlier one of the same message to the same webhook is still to send (ordering).
+    Column("message_id", ID),
+    Column("sequence", Integer),
+    Index(
+        "ix_deliveries_order",
+        "webhook_id",
+        "message_id",
+        "sequence",
+        sqlite_where=text(f"message_id IS NOT NULL AND {SENDABLE_PREDICATE}"),
+        postgresql_where=text(f"message_id IS NOT NULL AND {SENDABLE_PREDICATE}"),
+    ),
     # Only deliveries still to send are in this index, so it stays small however many are done.
     Index(
         "ix_deliveries_due",
@@ -365,4 +414,20 @@ reply_numbers = Table(
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_reply_numbers_account", "account_id"),
+)
+
+# What carriers said about each message, applied or not (docs/receipt-timeouts.md): a report
+# that changed nothing (late after a timeout, repeated, intermediate) stays visible here.
+report_log = Table(
+    "report_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("status", String(10)),
+    Column("outcome", String(10), nullable=False),
+    Column("detail", Text),
+    Index("ix_report_log_message", "message_id", "received_at"),
 )
