@@ -20,8 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from dlrhub.store.schema import carrier_sessions
-from tests.e2e.test_smpp_e2e import (
-    StartSmsc,
+from tests.support.cli import ServerProcess, create_account_with_cli
+from tests.support.probes import query
+from tests.support.receiver import Receiver
+from tests.support.smpp_e2e import (
     client,
     deliveries_by_message,
     poll,
@@ -29,10 +31,7 @@ from tests.e2e.test_smpp_e2e import (
     send_real,
     smpp_env,
 )
-from tests.support.cli import ServerProcess, create_account_with_cli
-from tests.support.probes import query
-from tests.support.receiver import Receiver
-from tests.support.smsc import Event, TestSmsc, require_node_smsc
+from tests.support.smsc import Event, StartSmsc, TestSmsc, require_node_smsc
 from tests.support.tls import TestTLS, make_tls
 from tests.support.waiting import wait_until
 
