@@ -2,7 +2,8 @@
 latency at a steady report rate, flat cost with a big history, and isolation from a hanging
 webhook. The end-to-end table (issue 10, scenario `endtoend`): messages sent through the
 public API, timed to their webhooks. The SMPP table (issue 11, scenario `smpp`): real SMS
-through the SMPP connector to the test SMSC, with one and two sessions.
+through the SMPP connector to the test SMSC, with one and two sessions. The WhatsApp ingest
+table (issue 12, scenario `whatsapp`): Meta's signed status notifications, timed to webhooks.
 
     .venv/bin/python bench/dispatch.py [--quick] [--backends sqlite,postgresql] ...
     .venv/bin/python bench/dispatch.py --quick --scenarios endtoend [--dlrhub-src DIR]
@@ -33,6 +34,13 @@ from endtoend_table import COLUMNS as E2E_COLUMNS
 from endtoend_table import E2ERow, run_endtoend, setups
 from endtoend_table import header as e2e_header
 from harness import BENCH_DIR, Harness
+from ingest import IngestSizes
+from ingest_table import COLUMNS as INGEST_COLUMNS
+from ingest_table import IngestRow, run_ingest
+from ingest_table import add_options as add_ingest_options
+from ingest_table import header as ingest_header
+from ingest_table import setups as ingest_setups
+from ingest_table import sizes_of as ingest_sizes_of
 from report import Row, machine, render, source, write_json
 from scenarios import Context
 from seeding import dlrhub_env
@@ -43,8 +51,8 @@ from smpp_table import header as smpp_header
 from smpp_table import setups as smpp_setups
 from suite import Sizes, run_topology
 
-SCENARIOS = ("backlog", "latency", "flat", "isolation", "endtoend", "smpp")
-SEPARATE = {"endtoend", "smpp"}  # scenarios with their own table and setups
+SCENARIOS = ("backlog", "latency", "flat", "isolation", "endtoend", "smpp", "whatsapp")
+SEPARATE = {"endtoend", "smpp", "whatsapp"}  # scenarios with their own table and setups
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class Options:
     dlrhub_src: Path | None
     smpp: SmppSizes
     smpp_setups: list[Topology]
+    ingest: IngestSizes
+    ingest_setups: list[Topology]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_endtoend_options(p)
     add_options(p)
+    add_ingest_options(p)
     return p
 
 
@@ -180,6 +191,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         None if a.dlrhub_src is None else a.dlrhub_src.resolve(),
         sizes_of(a, e2e.connections, e2e.duration_s, e2e.stall_s),
         smpp_setups(backends),
+        ingest_sizes_of(a, e2e.connections, e2e.stall_s),
+        ingest_setups(backends),
     )
 
 
@@ -235,7 +248,10 @@ def check_origin(env: dict[str, str], src: Path | None) -> str:
     return origin
 
 
-async def bench(opts: Options) -> tuple[list[Row], list[E2ERow], list[SmppRow]]:
+Rows = tuple[list[Row], list[E2ERow], list[SmppRow], list[IngestRow]]
+
+
+async def bench(opts: Options) -> Rows:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -248,6 +264,7 @@ async def bench(opts: Options) -> tuple[list[Row], list[E2ERow], list[SmppRow]]:
     rows: list[Row] = []
     e2e_rows: list[E2ERow] = []
     smpp_rows: list[SmppRow] = []
+    ingest_rows: list[IngestRow] = []
     try:
         if any(t.backend == "postgresql" for t in opts.topologies):
             for name in await harness.drop_stale():
@@ -275,11 +292,14 @@ async def bench(opts: Options) -> tuple[list[Row], list[E2ERow], list[SmppRow]]:
             if "smpp" in opts.scenarios:
                 for topology in opts.smpp_setups:
                     smpp_rows += await run_smpp(ctx, topology, opts.smpp)
+            if "whatsapp" in opts.scenarios:
+                for topology in opts.ingest_setups:
+                    ingest_rows += await run_ingest(ctx, topology, opts.ingest)
     finally:
         if opts.keep_logs:
             print(f"logs kept in {harness.workdir}", file=sys.stderr)
         await harness.close()
-    return rows, e2e_rows, smpp_rows
+    return rows, e2e_rows, smpp_rows, ingest_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     info["dlrhub_src"] = src
     head = header(opts, info)
     try:
-        rows, e2e_rows, smpp_rows = run(bench(opts))
+        rows, e2e_rows, smpp_rows, ingest_rows = run(bench(opts))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             "interrupted: every process and database the benchmark started is gone", file=sys.stderr
@@ -306,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     smpp_head = smpp_header(opts.smpp, _source_line(src))
     if smpp_rows:
         print(("\n" if rows or e2e_rows else "") + render(smpp_rows, smpp_head, SMPP_COLUMNS))
+    ingest_head = ingest_header(opts.ingest, _source_line(src))
+    if ingest_rows:
+        before = "\n" if rows or e2e_rows or smpp_rows else ""
+        print(before + render(ingest_rows, ingest_head, INGEST_COLUMNS))
     meta: dict[str, Any] = {"header": head, "machine": info, "sizes": vars(opts.sizes)}
     meta.update(endtoend_header=e2e_head, endtoend_sizes=vars(opts.e2e))
     meta.update(
@@ -313,10 +337,15 @@ def main(argv: list[str] | None = None) -> int:
         smpp_sizes=vars(opts.smpp),
         smpp=[{**asdict(row), "ratio": row.ratio} for row in smpp_rows],
     )
+    meta.update(
+        whatsapp_header=ingest_head,
+        whatsapp_sizes=vars(opts.ingest),
+        whatsapp=[{**asdict(row), "ratio": row.ratio} for row in ingest_rows],
+    )
     write_json(opts.output, rows, meta, e2e_rows)
     print(f"\nresults: {opts.output}")
     failed = [r.details for r in rows] + [r.details for r in e2e_rows]
-    failed += [r.details for r in smpp_rows]
+    failed += [r.details for r in smpp_rows] + [r.details for r in ingest_rows]
     return 1 if any("error" in details for details in failed) else 0
 
 
