@@ -98,7 +98,7 @@ def decode_event(decoded: bytes) -> RbmEvent | None:
     """The event in `message.data`; None when it is not a JSON object."""
     try:
         event = json.loads(decoded)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the decoder's limit
         return None
     if not isinstance(event, dict):
         return None
