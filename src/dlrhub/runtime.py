@@ -71,6 +71,7 @@ class Workers:
                 dispatcher.run(self._stop),
                 simulator.run(self._stop),
                 retention.run(self._stop),
+                hub.event_feed.run(self._stop),  # catch-up positions (docs/catch-up.md)
                 carriers_of(self._hub, self.metrics, worker_id).run(self._stop),
                 # Other processes (API nodes, other workers) queue work too: wake on their
                 # notifications (on SQLite there are none: workers there poll).

@@ -19,6 +19,7 @@ from dlrhub.api import (
     routes_carrier,
     routes_deliveries,
     routes_delivery_status,
+    routes_events,
     routes_keys,
     routes_messages,
     routes_providers,
@@ -73,6 +74,7 @@ def api_app(
     app.include_router(routes_keys.router)
     app.include_router(routes_carrier.router)
     app.include_router(routes_providers.router)
+    app.include_router(routes_events.router)
     app.state.metrics = metrics
     _add_health_routes(app, metrics)
     return app

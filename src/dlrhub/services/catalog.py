@@ -14,6 +14,7 @@ from dlrhub.services.accounts import AccountService
 from dlrhub.services.carrier import CarrierReports
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
+from dlrhub.services.event_feed import EventFeed
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
@@ -49,3 +50,5 @@ class Services(Protocol):
     def whatsapp_ingest(self) -> WhatsAppIngest: ...
     @property
     def rbm_ingest(self) -> RbmIngest: ...
+    @property
+    def event_feed(self) -> EventFeed: ...

@@ -15,6 +15,7 @@ from dlrhub.services.carrier import CarrierReports
 from dlrhub.services.carrier_receipts import CarrierReceipts
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
+from dlrhub.services.event_feed import EventFeed
 from dlrhub.services.messaging import MessagingService
 from dlrhub.services.operations import Operations
 from dlrhub.services.overview import Overview
@@ -61,6 +62,8 @@ class Hub:
     # What Meta and Google post (SPEC §11.3, §11.4).
     whatsapp_ingest: WhatsAppIngest
     rbm_ingest: RbmIngest
+    # Catch-up (docs/catch-up.md): the events feed, and its sequencer that workers run.
+    event_feed: EventFeed
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None, clock: Clock = utcnow) -> Hub:
@@ -112,6 +115,7 @@ class Hub:
                 verify_token=settings.whatsapp_verify_token,
             ),
             rbm_ingest=RbmIngest(receipts, carrier, client_token=settings.rbm_client_token),
+            event_feed=EventFeed(db, signals, clock, poll_interval_s=settings.poll_interval_s),
         )
 
 
