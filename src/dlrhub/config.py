@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     circuit_cooldown_s: float = Field(default=5.0, gt=0)
     circuit_max_cooldown_s: float = Field(default=300.0, gt=0)
     disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
+    # How long a webhook may fail every attempt before its account's alerts URL is warned
+    # (webhook.failing, once per failure streak; docs/alerts.md).
+    warn_after_s: float = Field(default=3600.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Carriers that may report outcomes: "name:token,name2:token2" (kept as {token: name}).
     carrier_tokens: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)

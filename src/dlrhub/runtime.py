@@ -95,4 +95,5 @@ def dispatcher_config(settings: Settings) -> DispatcherConfig:
         circuit_cooldown_s=settings.circuit_cooldown_s,
         circuit_max_cooldown_s=settings.circuit_max_cooldown_s,
         disable_after_s=settings.disable_after_s,
+        warn_after_s=settings.warn_after_s,
     )

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from dlrhub import __version__
 from dlrhub.api import (
     routes_account,
+    routes_alerts,
     routes_carrier,
     routes_deliveries,
     routes_delivery_status,
@@ -71,6 +72,7 @@ def api_app(
     app.include_router(routes_richer_webhooks.router)
     app.include_router(routes_deliveries.router)
     app.include_router(routes_account.router)
+    app.include_router(routes_alerts.router)
     app.include_router(routes_keys.router)
     app.include_router(routes_carrier.router)
     app.include_router(routes_providers.router)

@@ -22,6 +22,7 @@ from dlrhub.dashboard.web import (
     hub_of,
     redirect,
     render,
+    safe_next,
 )
 from dlrhub.domain.errors import FieldError, InvalidInput, NotFound, OverLimit, RateLimited
 from dlrhub.domain.routing import DELIVERY_STATUS_ID
@@ -49,6 +50,7 @@ async def webhooks_page(request: Request, session: SignedIn) -> Response:
         "webhooks": await hub.richer_webhooks.list(account_id),
         "delivery_status": await delivery_status_or_none(hub, account_id),
         "labels": forms,
+        "banners": await hub.alerts.banners(account_id),
     }
     return await render(request, session, "webhooks.html", context)
 
@@ -155,7 +157,9 @@ async def _details(
     webhook = await hub.deliveries.webhook(account_id, webhook_id)
     latest = await hub.deliveries.list(account_id, webhook_id=webhook_id, limit=LATEST_DELIVERIES)
     default_since = forms.local_input(hub.clock() - RECOVER_WINDOW)
+    banners = await hub.alerts.banners(account_id)
     context = {
+        "banner": banners.get(webhook_id),
         "webhook": webhook,
         "webhook_key": webhook_id,
         "is_delivery_status": webhook_id == DELIVERY_STATUS_ID,
@@ -193,3 +197,11 @@ async def recover(request: Request, posted: PostedForm, webhook_id: str) -> Resp
             request, posted, webhook_id, errors=errors, since=raw, status_code=400
         )
     return redirect(f"{PREFIX}/webhooks/{webhook_id}", done="recovered", n=count)
+
+
+@router.post("/webhooks/{webhook_id}/enable")
+async def enable(request: Request, posted: PostedForm, webhook_id: str) -> Response:
+    """The banner's button on a disabled webhook: its queued deliveries resume."""
+    await hub_of(request).operations.enable(posted.account_id, webhook_id)
+    back = safe_next(posted.text("next"), default=f"{PREFIX}/webhooks/{webhook_id}")
+    return redirect(back, done="enabled")

@@ -201,6 +201,7 @@ FLASH = {
     "recovered": "{n} failed or dead deliveries queued again.",
     "sent": "Simulated message sent. Its status updates below as the simulator reports.",
     "key-revoked": "API key revoked: every call with it is refused.",
+    "enabled": "Webhook enabled: its queued deliveries are being sent again.",
 }
 
 

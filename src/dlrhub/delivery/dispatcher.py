@@ -81,6 +81,7 @@ class DispatcherConfig:
     circuit_cooldown_s: float
     circuit_max_cooldown_s: float
     disable_after_s: float
+    warn_after_s: float = 3600.0  # docs/alerts.md
 
 
 def _outcome(
@@ -129,7 +130,11 @@ class Dispatcher:
         self._worker_id = worker_id
         self._metrics = metrics or Metrics()
         self._recorder = Recorder(
-            db, clock, signals, disable_after=timedelta(seconds=config.disable_after_s)
+            db,
+            clock,
+            signals,
+            disable_after=timedelta(seconds=config.disable_after_s),
+            warn_after=timedelta(seconds=config.warn_after_s),
         )
         self._breaker = CircuitBreaker(
             threshold=config.circuit_threshold,

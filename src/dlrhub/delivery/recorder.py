@@ -9,6 +9,7 @@ from datetime import timedelta
 import structlog
 
 from dlrhub.domain.clock import Clock
+from dlrhub.services.alerts import record_webhook_health
 from dlrhub.store import deliveries as store
 from dlrhub.store.database import Database
 from dlrhub.store.engine import commit_without_waiting_for_disk
@@ -26,6 +27,7 @@ class Recorder:
         signals: Signals,
         *,
         disable_after: timedelta,
+        warn_after: timedelta = timedelta(hours=1),
         interval_s: float = 0.01,
         max_batch: int = 500,
     ) -> None:
@@ -35,6 +37,7 @@ class Recorder:
         self._interval_s = interval_s
         self._max_batch = max_batch
         self._disable_after = disable_after
+        self._warn_after = warn_after
         self._buffer: list[AttemptOutcome] = []
         self._wake = asyncio.Event()
         self._closing = False
@@ -70,16 +73,23 @@ class Recorder:
                     now = self._clock()
                     await store.record_outcomes(conn, batch, now)
                     latest = {o.webhook_id: o for o in batch}  # in order: the last one wins
-                    disabled = await store.update_webhook_health(
-                        conn, latest, now, self._disable_after
+                    # The alerts a health change calls for commit with it (docs/alerts.md).
+                    health = await record_webhook_health(
+                        conn,
+                        latest,
+                        now,
+                        disable_after=self._disable_after,
+                        warn_after=self._warn_after,
                     )
             except Exception:
                 log.exception("recording outcomes failed; will retry", count=len(batch))
                 await asyncio.sleep(0.5)
                 return
             del self._buffer[: len(batch)]
-            for webhook_id in disabled:
+            for webhook_id in health.disabled:
                 log.warning("webhook disabled after failing continuously", webhook_id=webhook_id)
+            if health.alerts_queued:
+                self._signals.deliveries_queued()
             if any(o.next_attempt_at is not None for o in batch):
                 self._signals.deliveries_queued()
 

@@ -7,12 +7,13 @@ from dlrhub.domain.formats import richer_request
 from dlrhub.domain.outgoing import OutgoingRequest, json_event_request
 from dlrhub.outbound.client import USER_AGENT
 from dlrhub.store.records import DeliveryJob
-from dlrhub.store.webhooks import DELIVERY_STATUS, RICHER
+from dlrhub.store.webhooks import ALERTS, DELIVERY_STATUS, RICHER
 
 
 def build_request(job: DeliveryJob, timestamp: int) -> OutgoingRequest:
     webhook = job.webhook
-    if webhook.kind == DELIVERY_STATUS:
+    # The alerts webhook gets its events' JSON as is, like the delivery-status webhook.
+    if webhook.kind in (DELIVERY_STATUS, ALERTS):
         return json_event_request(
             url=webhook.url,
             payload_json=job.payload.encode(),

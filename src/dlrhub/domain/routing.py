@@ -15,6 +15,7 @@ __all__ = [
     "WebhookFilter",
     "public_webhook_id",
     "wants",
+    "wants_alerts",
 ]
 
 # An account has one delivery-status webhook, so the API, the delivery log and the dashboard
@@ -52,9 +53,14 @@ class WebhookFilter:
     product: str | None = None
     report_type: str | None = None
     waba_number: str | None = None
+    # The account's alerts webhook (docs/alerts.md) gets operational events and nothing else.
+    is_alerts: bool = False
 
 
 def wants(webhook: WebhookFilter, event: EventRoute) -> bool:
+    """Whether `webhook` gets a message's event (DELIVERY, READ, INBOUND)."""
+    if webhook.is_alerts:
+        return False
     if webhook.is_delivery_status:
         return True
     if webhook.product != event.channel.value:
@@ -62,6 +68,12 @@ def wants(webhook: WebhookFilter, event: EventRoute) -> bool:
     if webhook.report_type != REPORT_TYPE_OF_EVENT[event.event_type].value:
         return False
     return webhook.waba_number is None or webhook.waba_number == event.business_number
+
+
+def wants_alerts(webhook: WebhookFilter) -> bool:
+    """Whether `webhook` gets operational events (webhook.failing, ...): only the alerts
+    webhook does, so no other endpoint ever sees them."""
+    return webhook.is_alerts
 
 
 def public_webhook_id(webhook_id: str, *, is_delivery_status: bool) -> str:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from dlrhub.domain.clock import Clock
 from dlrhub.services.accounts import AccountService
+from dlrhub.services.alerts import AlertsService
 from dlrhub.services.carrier import CarrierReports
 from dlrhub.services.deliveries import DeliveryLog
 from dlrhub.services.delivery_status_webhooks import DeliveryStatusWebhooks
@@ -50,5 +51,7 @@ class Services(Protocol):
     def whatsapp_ingest(self) -> WhatsAppIngest: ...
     @property
     def rbm_ingest(self) -> RbmIngest: ...
+    @property
+    def alerts(self) -> AlertsService: ...
     @property
     def event_feed(self) -> EventFeed: ...

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -156,30 +158,100 @@ async def record_outcomes(
     )
 
 
+@dataclass(frozen=True)
+class HealthChange:
+    """A webhook whose health just changed, with what an alert about it says."""
+
+    webhook_id: str
+    account_id: str
+    kind: str
+    url: str
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthChanges:
+    """What one batch of outcomes did to webhooks (docs/alerts.md)."""
+
+    # Failing for `warn_after` and not yet warned in this streak.
+    failing: list[HealthChange] = field(default_factory=list)
+    disabled: list[HealthChange] = field(default_factory=list)
+    # Succeeded again after a warning, or after being disabled and re-enabled.
+    recovered: list[HealthChange] = field(default_factory=list)
+
+
+_CHANGED = (
+    webhooks.c.id,
+    webhooks.c.account_id,
+    webhooks.c.kind,
+    webhooks.c.url,
+    webhooks.c.failing_since,
+    webhooks.c.disabled_at,
+)
+
+
+def _changes(rows: Any, latest: dict[str, AttemptOutcome]) -> list[HealthChange]:
+    found = [
+        HealthChange(
+            webhook_id=row.id,
+            account_id=row.account_id,
+            kind=row.kind,
+            url=row.url,
+            failing_since=row.failing_since,
+            disabled_at=row.disabled_at,
+            last_error=latest[row.id].error,
+        )
+        for row in rows
+    ]
+    return sorted(found, key=lambda change: change.webhook_id)
+
+
 async def update_webhook_health(
     conn: AsyncConnection,
     latest: dict[str, AttemptOutcome],
     now: datetime,
     disable_after: timedelta,
-) -> list[str]:
+    warn_after: timedelta | None = None,
+) -> HealthChanges:
     """Track each webhook's failure streak from its latest outcome, and disable the ones
-    that have failed every attempt for `disable_after`. Returns the ids just disabled."""
+    that have failed every attempt for `disable_after`; mark the ones failing for
+    `warn_after` as warned (once per streak: `warned_at` from before the streak began does
+    not count) and the warned ones that succeed again as recovered.
+
+    Every mark is an UPDATE ... RETURNING of the rows it changed, so of two workers
+    recording at once (PostgreSQL) only one sees each change."""
     healthy = [w for w, o in latest.items() if o.new_status == DeliveryState.SUCCEEDED]
     failing = [w for w, o in latest.items() if o.new_status != DeliveryState.SUCCEEDED]
+    changes = HealthChanges()
     if healthy:
+        # Read with the streak it ends: before failing_since is cleared. A webhook still
+        # disabled (an attempt in flight when it was disabled) has not recovered.
+        recovered = await conn.execute(
+            update(webhooks)
+            .where(
+                webhooks.c.id.in_(healthy),
+                webhooks.c.warned_at.is_not(None),
+                webhooks.c.disabled_at.is_(None),
+            )
+            .values(warned_at=None)
+            .returning(*_CHANGED)
+        )
+        changes.recovered.extend(_changes(recovered, latest))
         await conn.execute(
             update(webhooks)
             .where(webhooks.c.id.in_(healthy))
             .values(failing_since=None, last_success_at=now)
         )
     if not failing:
-        return []
+        return changes
     await conn.execute(
         update(webhooks)
         .where(webhooks.c.id.in_(failing))
         .values(failing_since=func.coalesce(webhooks.c.failing_since, now), last_failure_at=now)
     )
-    rows = await conn.execute(
+    disabled = await conn.execute(
         update(webhooks)
         .where(
             webhooks.c.id.in_(failing),
@@ -190,11 +262,31 @@ async def update_webhook_health(
             disabled_at=now,
             disabled_reason=f"disabled automatically: every attempt failed for "
             f"{_describe(disable_after)}",
+            # A disabled webhook counts as warned: its first success once re-enabled is
+            # a recovery.
+            warned_at=now,
             updated_at=now,
         )
-        .returning(webhooks.c.id)
+        .returning(*_CHANGED)
     )
-    return [row.id for row in rows]
+    changes.disabled.extend(_changes(disabled, latest))
+    if warn_after is not None:
+        warned = await conn.execute(
+            update(webhooks)
+            .where(
+                webhooks.c.id.in_(failing),
+                webhooks.c.disabled_at.is_(None),
+                webhooks.c.failing_since <= now - warn_after,
+                or_(
+                    webhooks.c.warned_at.is_(None),
+                    webhooks.c.warned_at < webhooks.c.failing_since,
+                ),
+            )
+            .values(warned_at=now)
+            .returning(*_CHANGED)
+        )
+        changes.failing.extend(_changes(warned, latest))
+    return changes
 
 
 def _describe(span: timedelta) -> str:

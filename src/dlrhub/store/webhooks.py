@@ -1,8 +1,10 @@
-"""Queries on webhooks: the account's delivery-status webhook and its richer webhooks."""
+"""Queries on webhooks: the account's delivery-status webhook, its richer webhooks and its
+alerts webhook."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,7 @@ from dlrhub.store.schema import accounts, deliveries, webhooks
 
 DELIVERY_STATUS = "delivery_status"
 RICHER = "richer"  # migration 0007 renamed the stored "custom"
+ALERTS = "alerts"  # operational events only (docs/alerts.md)
 
 
 async def insert_webhook(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -95,18 +98,92 @@ async def candidate_webhooks_of(
     conn: AsyncConnection, account_ids: Sequence[str]
 ) -> dict[str, list[WebhookRecord]]:
     """Live, enabled webhooks of each account (any channel): one query for a batch of
-    events; the domain decides which webhook wants which event."""
+    events; the domain decides which webhook wants which event. The alerts webhook is left
+    out: a message's events never go to it (domain/routing.py)."""
     rows = await conn.execute(
         select(webhooks).where(
             webhooks.c.account_id.in_(list(account_ids)),
             webhooks.c.deleted_at.is_(None),
             webhooks.c.disabled_at.is_(None),
+            webhooks.c.kind != ALERTS,
         )
     )
     found: dict[str, list[WebhookRecord]] = {account_id: [] for account_id in account_ids}
     for row in rows:
         found[row.account_id].append(WebhookRecord.from_row(row))
     return found
+
+
+async def alerts_webhook(conn: AsyncConnection, account_id: str) -> WebhookRecord | None:
+    row = (
+        await conn.execute(
+            select(webhooks).where(
+                webhooks.c.account_id == account_id,
+                webhooks.c.kind == ALERTS,
+                webhooks.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return None if row is None else WebhookRecord.from_row(row)
+
+
+async def enabled_alerts_webhooks(
+    conn: AsyncConnection, account_ids: Sequence[str]
+) -> list[WebhookRecord]:
+    """The live, enabled alerts webhooks of these accounts (at most one each)."""
+    rows = await conn.execute(
+        select(webhooks).where(
+            webhooks.c.account_id.in_(list(account_ids)),
+            webhooks.c.kind == ALERTS,
+            webhooks.c.deleted_at.is_(None),
+            webhooks.c.disabled_at.is_(None),
+        )
+    )
+    return [WebhookRecord.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class TroubledWebhook:
+    """A live webhook that is failing or disabled, as the dashboard's banner shows it."""
+
+    id: str
+    kind: str
+    url: str
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    last_error: str | None
+
+
+async def troubled_webhooks(conn: AsyncConnection, account_id: str) -> list[TroubledWebhook]:
+    """The account's failing or disabled webhooks, each with the error of its latest failed
+    attempt (newest deliveries first on the webhook's index, stopping at the first with an
+    error: those not yet tried are passed over)."""
+    last_error = (
+        select(deliveries.c.last_error)
+        .where(deliveries.c.webhook_id == webhooks.c.id, deliveries.c.last_error.is_not(None))
+        .order_by(deliveries.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(
+            webhooks.c.id,
+            webhooks.c.kind,
+            webhooks.c.url,
+            webhooks.c.failing_since,
+            webhooks.c.disabled_at,
+            webhooks.c.disabled_reason,
+            last_error.label("last_error"),
+        )
+        .where(
+            webhooks.c.account_id == account_id,
+            webhooks.c.deleted_at.is_(None),
+            webhooks.c.failing_since.is_not(None) | webhooks.c.disabled_at.is_not(None),
+        )
+        .order_by(webhooks.c.created_at, webhooks.c.id)
+    )
+    return [TroubledWebhook(*row) for row in rows]
 
 
 async def update_webhook(conn: AsyncConnection, webhook_id: str, values: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from dlrhub.domain.limits import TestLimits
 from dlrhub.outbound.client import ClientConfig
 from dlrhub.outbound.pool import SharedClient
 from dlrhub.services.accounts import AccountService
+from dlrhub.services.alerts import AlertsService
 from dlrhub.services.carrier import CarrierReports
 from dlrhub.services.carrier_receipts import CarrierReceipts
 from dlrhub.services.deliveries import DeliveryLog
@@ -62,6 +63,8 @@ class Hub:
     # What Meta and Google post (SPEC §11.3, §11.4).
     whatsapp_ingest: WhatsAppIngest
     rbm_ingest: RbmIngest
+    # The alerts URL and the banners on failing webhooks (docs/alerts.md).
+    alerts: AlertsService
     # Catch-up (docs/catch-up.md): the events feed, and its sequencer that workers run.
     event_feed: EventFeed
 
@@ -115,6 +118,12 @@ class Hub:
                 verify_token=settings.whatsapp_verify_token,
             ),
             rbm_ingest=RbmIngest(receipts, carrier, client_token=settings.rbm_client_token),
+            alerts=AlertsService(
+                db,
+                clock,
+                settings.url_policy,
+                disable_after=timedelta(seconds=settings.disable_after_s),
+            ),
             event_feed=EventFeed(db, signals, clock, poll_interval_s=settings.poll_interval_s),
         )
 
