@@ -7,6 +7,19 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from dlrhub.domain.delivery_state import ATTEMPT_OUTCOMES
+from dlrhub.domain.receipt_timeouts import LogOutcome
+
+# Carrier reports by what they did (applied, ignored, late: after the message's receipt
+# timeout), counted by this process's one report path (services/report_history.py). Process-
+# wide, since every path that applies reports shares it; each Metrics registry exposes it.
+CARRIER_REPORTS = Counter(
+    "dlrhub_carrier_reports",
+    "Carrier reports on messages, by outcome (applied, ignored, late: after a receipt timeout).",
+    ["outcome"],
+    registry=None,
+)
+for _outcome in LogOutcome:
+    CARRIER_REPORTS.labels(_outcome.value)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -44,6 +57,7 @@ class Metrics:
         )
         for outcome in ATTEMPT_OUTCOMES:
             self.deliveries.labels(outcome.value)
+        self.registry.register(CARRIER_REPORTS)
         self.smpp = SmppMetrics(self.registry)
         self.providers = ProviderMetrics(self.registry)
 

@@ -128,6 +128,7 @@ def test_request_and_response_models_describe_the_wire_fields(spec: dict[str, An
         "messageId",
         "simulation",
         "enableNotification",
+        "validityPeriod",  # issue 13: the message's receipt timeout
     }
     assert set(send["required"]) == {"destination", "body"}
     assert set(schemas["SendMessageResponse"]["properties"]) == {

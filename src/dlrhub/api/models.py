@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from dlrhub.domain.status import Channel, MessageStatus, describe, status_code
 from dlrhub.domain.timestamps import format_optional_timestamp, format_timestamp
 from dlrhub.services.messaging import PartState
+from dlrhub.services.report_history import MessageReports
 from dlrhub.store.records import MessageRecord, WebhookRecord
 
 
@@ -36,8 +39,21 @@ class SendMessageRequest(BaseModel):
         description="Your own id (≤ 64 chars), returned as customerMessageId. Sending the same "
         "id again returns the first message (200), or 409 if the request differs.",
     )
-    simulation: StrictBool = Field(
-        default=False, description="Never handed to a carrier; callbacks are still sent."
+    # Checked by the domain (dlrhub.domain.simulation.parse_simulation), which names each
+    # wrong option (`simulation.outcome`, …) in the 400 problem; a pydantic union would name
+    # its members instead (`simulation.bool`).
+    simulation: Any = Field(
+        default=False,
+        json_schema_extra={"anyOf": [{"type": "boolean"}, {"type": "object"}]},
+        description="Never handed to a carrier; callbacks are still sent. Or an object "
+        '{"outcome": "DELIVERED|ERROR|EXPIRED|READ", "delayMs": 0..600000, "faults": '
+        '["duplicate", "reorder", "intermediate", "lost"]} (docs/simulation.md).',
+    )
+    validityPeriod: StrictInt | None = Field(
+        default=None,
+        description="Seconds (1 to 604800) after the hand-over to the carrier without a final "
+        "receipt before the message is EXPIRED; default DLRHUB_RECEIPT_TIMEOUT_S "
+        "(docs/receipt-timeouts.md).",
     )
     enableNotification: StrictBool = Field(
         default=True, description="false: no webhook events for this message."
@@ -99,6 +115,40 @@ class MessageStatusView(BaseModel):
                 for p in parts
             ]
         return view
+
+
+class CarrierReportView(BaseModel):
+    receivedAt: str
+    status: MessageStatus | None = Field(description="null: an intermediate report (ENROUTE).")
+    outcome: str = Field(
+        description="applied (changed the status), ignored (intermediate, repeated or not a "
+        "permitted move), late (after the message's receipt timeout)."
+    )
+    detail: str | None = Field(description="The report's error or note, as received.")
+
+
+class MessageReportsView(BaseModel):
+    messageId: str
+    customerMessageId: str
+    status: MessageStatus
+    reports: list[CarrierReportView]
+
+    @classmethod
+    def of(cls, found: MessageReports) -> MessageReportsView:
+        return cls(
+            messageId=found.message.id,
+            customerMessageId=found.message.customer_message_id,
+            status=found.message.status,
+            reports=[
+                CarrierReportView(
+                    receivedAt=format_timestamp(r.received_at),
+                    status=r.status,
+                    outcome=r.outcome.value,
+                    detail=r.detail,
+                )
+                for r in found.reports
+            ],
+        )
 
 
 class MessageStatusBatch(BaseModel):

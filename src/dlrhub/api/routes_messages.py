@@ -10,6 +10,7 @@ from dlrhub.api.deps import AccountId, HubDep, problems
 from dlrhub.api.models import (
     InboundRequest,
     InboundResponse,
+    MessageReportsView,
     MessageStatusBatch,
     MessageStatusView,
     SendMessageRequest,
@@ -17,6 +18,7 @@ from dlrhub.api.models import (
 )
 from dlrhub.domain.errors import FieldError, InvalidInput
 from dlrhub.domain.sending import SendFields
+from dlrhub.domain.simulation import parse_simulation
 from dlrhub.domain.status import Channel
 
 send_router = APIRouter(prefix="/api/message-server", tags=["sending"])
@@ -27,14 +29,17 @@ def _add_send_route(channel: Channel) -> None:
     async def send(
         request: SendMessageRequest, account_id: AccountId, hub: HubDep, response: Response
     ) -> SendMessageResponse:
+        simulation, simulation_options = parse_simulation(request.simulation)
         fields = SendFields(
             channel=channel,
             destination=request.destination,
             body=request.body,
             sender=request.sender,
             phone_number_id=request.phoneNumberId,
-            simulation=request.simulation,
+            simulation=simulation,
             enable_notification=request.enableNotification,
+            validity_period=request.validityPeriod,
+            simulation_options=simulation_options,
         )
         result = await hub.messaging.send(account_id, fields, request.messageId)
         if not result.created:
@@ -64,6 +69,21 @@ def _add_send_route(channel: Channel) -> None:
 
 for _channel in Channel:
     _add_send_route(_channel)
+
+
+# Before the status route: its `:path` id would take "ID/reports" whole.
+@router.get(
+    "/messages/status/{customerMessageId}/reports",
+    response_model=MessageReportsView,
+    summary="Every carrier report on one message, applied or not",
+    description="Late receipts (after the message's receipt timeout), repeats and intermediate "
+    "reports change nothing but are listed here (docs/receipt-timeouts.md).",
+    responses=problems(401, 404),
+)
+async def message_reports(
+    customerMessageId: str, account_id: AccountId, hub: HubDep
+) -> MessageReportsView:
+    return MessageReportsView.of(await hub.messaging.report_history(account_id, customerMessageId))
 
 
 @router.get(

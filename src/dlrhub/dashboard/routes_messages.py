@@ -39,7 +39,9 @@ async def _lookup(hub: Services, account_id: str, customer_message_id: str) -> d
     except NotFound:
         return {"not_found": True}
     history = await hub.overview.message_history(account_id, message)
-    return {"message": message, "history": history}
+    # What carriers said, applied or not (docs/receipt-timeouts.md).
+    reports = await hub.messaging.report_history(account_id, customer_message_id)
+    return {"message": message, "history": history, "carrier_reports": reports.reports}
 
 
 @router.get("/messages")

@@ -11,6 +11,8 @@ from dlrhub.domain.customer_ids import check_customer_message_id, check_sender
 from dlrhub.domain.errors import DlrhubError, FieldError, InvalidInput
 from dlrhub.domain.gsm import MAX_SMS_PARTS, segment
 from dlrhub.domain.phone import require_e164
+from dlrhub.domain.receipt_timeouts import check_validity
+from dlrhub.domain.simulation import SimulationOptions, check_simulation
 from dlrhub.domain.status import Channel
 from dlrhub.domain.text import text_problem
 
@@ -27,6 +29,9 @@ class SendFields:
     phone_number_id: str | None = None
     simulation: bool = False
     enable_notification: bool = True
+    # Issue 13: the receipt timeout of this message (seconds), and `"simulation": {...}`.
+    validity_period: int | None = None
+    simulation_options: SimulationOptions | None = None
 
 
 def check_send(fields: SendFields, customer_message_id: str | None) -> int:
@@ -46,6 +51,10 @@ def check_send(fields: SendFields, customer_message_id: str | None) -> int:
         except DlrhubError as exc:
             problems.extend(exc.errors)
     parts = _body_parts(fields, problems)
+    if (problem := check_validity(fields.validity_period)) is not None:
+        problems.append(problem)
+    if fields.simulation_options is not None:
+        problems.extend(check_simulation(fields.simulation_options, fields.channel))
     if problems:
         detail = "; ".join(f"{p.field} {p.message}" for p in problems)
         raise InvalidInput(detail, errors=problems)
@@ -80,7 +89,14 @@ def request_fingerprint(fields: SendFields) -> str:
     """Identifies what was asked; an idempotent retry must ask for exactly the same."""
     # vars(), not asdict(): the fields are flat values, and asdict deep-copies each of them
     # (a tenth of a send's CPU, measured); the JSON is the same.
-    canonical = json.dumps(vars(fields), sort_keys=True, separators=(",", ":"))
+    asked = dict(vars(fields))
+    # Left out when not given, so a message stored before they existed keeps its fingerprint.
+    for name in ("validity_period", "simulation_options"):
+        if asked[name] is None:
+            del asked[name]
+    if fields.simulation_options is not None:
+        asked["simulation_options"] = fields.simulation_options.to_json()
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.clock import Clock
 from dlrhub.domain.errors import Conflict, FieldError, InvalidInput, NotFound, Unprocessable
+from dlrhub.domain.receipt_timeouts import DEFAULT_RECEIPT_TIMEOUT_S, receipt_deadline
 from dlrhub.domain.row_ids import new_id
 from dlrhub.domain.sending import SendFields, check_inbound, check_send, request_fingerprint
-from dlrhub.domain.simulation import simulated_outcome
+from dlrhub.domain.simulation import simulation_steps
 from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.services.group_commit import GroupCommit
+from dlrhub.services.report_history import MessageReports, history
 from dlrhub.services.status_changes import record_inbound
 from dlrhub.store import accounts as account_store
 from dlrhub.store import carrier_ids
@@ -159,6 +161,7 @@ class MessagingService:
         *,
         simulator_delay: timedelta,
         carrier_channels: frozenset[Channel] = frozenset(),
+        receipt_timeout_s: int = DEFAULT_RECEIPT_TIMEOUT_S,
     ) -> None:
         self._db = db
         self._signals = signals
@@ -172,6 +175,8 @@ class MessagingService:
         # Channels with a real carrier connector configured (SPEC §11); a real message on
         # another channel is refused, naming the settings that would configure one.
         self._carrier_channels = carrier_channels
+        # A simulated message's receipt deadline starts at its send (docs/receipt-timeouts.md).
+        self._receipt_timeout_s = receipt_timeout_s
 
     async def send(
         self, account_id: str, fields: SendFields, customer_message_id: str | None
@@ -206,21 +211,32 @@ class MessagingService:
             read_at=None,
             updated_at=now,
         )
-        # A simulated message carries the simulator's first step, in the same row.
-        sim_next = simulated_outcome(fields.destination) if fields.simulation else None
         try:
-            stored = await self._sends.submit(
-                store.NewMessage(
-                    message,
-                    sim_next=sim_next,
-                    sim_due_at=now + self._simulator_delay if sim_next else None,
-                )
-            )
+            stored = await self._sends.submit(self._new_message(message, fields))
         except Duplicate:
             if customer_message_id is None:
                 raise
             return await self._replayed(account_id, customer_message_id, fingerprint)
         return SendResult(stored, created=True)
+
+    def _new_message(self, message: MessageRecord, fields: SendFields) -> store.NewMessage:
+        """A simulated message carries the simulator's first step (docs/simulation.md) and its
+        receipt deadline, in the same row; a real one gets its deadline at the hand-over."""
+        options = fields.simulation_options
+        if not fields.simulation:
+            return store.NewMessage(
+                message, sim_next=None, sim_due_at=None, validity_s=fields.validity_period
+            )
+        steps = simulation_steps(fields.destination, fields.channel, options, self._simulator_delay)
+        now = message.sent_at
+        return store.NewMessage(
+            message,
+            sim_next="0" if steps else None,
+            sim_due_at=now + steps[0].after if steps else None,
+            sim_options=None if options is None else options.to_json(),
+            validity_s=fields.validity_period,
+            receipt_due_at=receipt_deadline(now, fields.validity_period, self._receipt_timeout_s),
+        )
 
     def _wake_simulator(self, stored: list[MessageRecord]) -> None:
         if any(message.simulation for message in stored):
@@ -261,6 +277,17 @@ class MessagingService:
         if message is None or (channel is not None and message.channel is not channel):
             raise NotFound(f"no message with customerMessageId {customer_message_id!r}")
         return PolledMessage(message, parts.get(message.id))
+
+    async def report_history(self, account_id: str, customer_message_id: str) -> MessageReports:
+        """The message and every carrier report on it, applied or not
+        (docs/receipt-timeouts.md)."""
+        async with self._db.reading() as conn:
+            message = None
+            if _could_exist(customer_message_id):
+                message = await store.by_customer_id(conn, account_id, customer_message_id)
+            if message is None:
+                raise NotFound(f"no message with customerMessageId {customer_message_id!r}")
+            return await history(conn, message)
 
     async def statuses(self, account_id: str, raw_ids: str) -> StatusBatch:
         ids = list(dict.fromkeys(part.strip() for part in raw_ids.split(",") if part.strip()))

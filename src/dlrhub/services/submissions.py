@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.clock import Clock
+from dlrhub.domain.receipt_timeouts import DEFAULT_RECEIPT_TIMEOUT_S
 from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.domain.submission import SubmitAnswer, SubmitDecision, decide_after_submit
 from dlrhub.services.carrier_receipts import apply_early_receipts
@@ -23,6 +24,7 @@ from dlrhub.services.group_commit import GroupCommit
 from dlrhub.services.handover import DeliveryTaker, Handover
 from dlrhub.services.status_changes import CarrierReport, apply_carrier_reports
 from dlrhub.store import carrier_ids
+from dlrhub.store import messages as message_store
 from dlrhub.store import submissions as store
 from dlrhub.store.carrier_ids import Part
 from dlrhub.store.database import Database
@@ -50,12 +52,19 @@ class SubmitOutcome:
 
 class Submissions:
     def __init__(
-        self, db: Database, signals: Signals, clock: Clock, *, give_up_after: timedelta
+        self,
+        db: Database,
+        signals: Signals,
+        clock: Clock,
+        *,
+        give_up_after: timedelta,
+        receipt_timeout_s: int = DEFAULT_RECEIPT_TIMEOUT_S,
     ) -> None:
         self._db = db
         self._signals = signals
         self._clock = clock
         self._give_up_after = give_up_after
+        self._receipt_timeout_s = receipt_timeout_s
         self.taker: DeliveryTaker | None = None
         self._handover: Handover | None = None
         self._commits = GroupCommit[SubmitOutcome, SubmitDecision](
@@ -94,6 +103,7 @@ class Submissions:
         done: list[str] = []
         retries: list[Retry] = []
         refusals: list[CarrierReport] = []
+        accepted: list[str] = []  # handed over: their receipt deadline starts now
         new_parts = [
             Part(outcome.submission.message.id, p.index, p.carrier_key, p.carrier_message_id, None)
             for outcome in outcomes
@@ -122,8 +132,12 @@ class Submissions:
             done.append(message_id)
             if decision.answer is SubmitAnswer.REFUSED:
                 refusals.append(CarrierReport(message_id, MessageStatus.ERROR, decision.error))
+            elif decision.answer is SubmitAnswer.ACCEPTED:
+                accepted.append(message_id)
         await carrier_ids.insert_parts(conn, new_parts, now)
         await store.finish(conn, done)
+        # Before the early receipts: a receipt that overtook the acceptance clears it again.
+        await message_store.set_receipt_deadlines(conn, accepted, now, self._receipt_timeout_s)
         await store.reschedule(conn, retries)
         await apply_carrier_reports(conn, refusals, now=now, handover=self._handover)
         await apply_early_receipts(conn, new_parts, now=now, handover=self._handover)
