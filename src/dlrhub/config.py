@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dlrhub.domain.api_keys import MAX_KEY_CACHE_S
 from dlrhub.domain.carrier import parse_tokens
+from dlrhub.domain.receipt_timeouts import DEFAULT_RECEIPT_TIMEOUT_S
 from dlrhub.domain.retry import DEFAULT_SCHEDULE, parse_schedule
 from dlrhub.domain.smpp_binds import SmppBind, parse_binds
 from dlrhub.domain.status import Channel
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     carrier_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # How long a carrier may refuse a message "for now" before it is ERROR (SPEC §11).
     submit_give_up_s: float = Field(default=3600.0, gt=0)
+    # A message with no final report this long after its hand-over becomes EXPIRED (a send's
+    # validityPeriod replaces it; docs/receipt-timeouts.md). Whole seconds.
+    receipt_timeout_s: int = Field(default=DEFAULT_RECEIPT_TIMEOUT_S, ge=1)
     # A claimed submission's lease, and an SMPP session slot's (sessions=N across processes):
     # how long a dead process's work waits before another takes it over.
     submit_lease_s: float = Field(default=30.0, gt=0)

@@ -13,6 +13,7 @@ from dlrhub.carriers.simulator import Simulator
 from dlrhub.config import Settings
 from dlrhub.delivery.dispatcher import Dispatcher, DispatcherConfig
 from dlrhub.metrics import Metrics
+from dlrhub.services.receipt_timeouts import ReceiptTimeouts
 from dlrhub.services.retention import Retention
 from dlrhub.wiring.carriers import carriers_of
 from dlrhub.wiring.hub import Hub
@@ -71,6 +72,7 @@ class Workers:
                 dispatcher.run(self._stop),
                 simulator.run(self._stop),
                 retention.run(self._stop),
+                ReceiptTimeouts.of(hub).run(self._stop),  # docs/receipt-timeouts.md
                 hub.event_feed.run(self._stop),  # catch-up positions (docs/catch-up.md)
                 carriers_of(self._hub, self.metrics, worker_id).run(self._stop),
                 # Other processes (API nodes, other workers) queue work too: wake on their

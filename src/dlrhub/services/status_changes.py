@@ -27,6 +27,7 @@ from dlrhub.domain.status import (
     event_type_for,
 )
 from dlrhub.services.handover import Handover
+from dlrhub.services.report_history import log_reports
 from dlrhub.store import accounts as account_store
 from dlrhub.store import events as event_store
 from dlrhub.store import messages as message_store
@@ -237,6 +238,8 @@ async def apply_carrier_reports(
         conn,
         [(read[id_].status, after) for id_, after in current.items() if after is not read[id_]],
     )
+    # Every report in its message's history, applied or not (one statement a batch).
+    await log_reports(conn, reports, [outcome.value for outcome in outcomes], read, now)
     return outcomes, sum(await emit_events(conn, specs, now, handover))
 
 

@@ -79,6 +79,7 @@ class Hub:
             clock,
             simulator_delay=timedelta(milliseconds=settings.simulator_delay_ms),
             carrier_channels=settings.carrier_channels,
+            receipt_timeout_s=settings.receipt_timeout_s,
         )
         accounts = AccountService(db, clock, key_cache=timedelta(seconds=settings.api_key_cache_s))
         carrier = CarrierReports(db, signals, clock, settings.carrier_tokens, messaging)
@@ -108,7 +109,11 @@ class Hub:
             sessions=DashboardSessions(db, clock, accounts),
             sign_ins=SignInLimiter(settings.sign_in_failures_per_minute),
             submissions=Submissions(
-                db, signals, clock, give_up_after=timedelta(seconds=settings.submit_give_up_s)
+                db,
+                signals,
+                clock,
+                give_up_after=timedelta(seconds=settings.submit_give_up_s),
+                receipt_timeout_s=settings.receipt_timeout_s,
             ),
             receipts=receipts,
             whatsapp_ingest=WhatsAppIngest(
