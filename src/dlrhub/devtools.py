@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from dlrhub.domain.arrivals import ArrivalCheck
 from dlrhub.domain.signing import sign
 
 
@@ -46,20 +47,39 @@ def signature_verdict(secret: str | None, headers: dict[str, str], body: bytes) 
 
 
 def receiver_app(secret: str | None, emit: Callable[[str], None]) -> web.Application:
+    arrivals = ArrivalCheck()
+
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
         signed = request.query_string.encode() if request.method == "GET" else body
         verdict = signature_verdict(secret, headers, signed)
+        webhook_id = headers.get("webhook-id")
+        message_id, sequence = _message_and_sequence(body)
+        flags = arrivals.flags(webhook_id, message_id, sequence)
+        shown = f"  sequence={sequence}" if sequence is not None else ""
+        warning = "".join(f"  !! {flag.upper()}" for flag in flags)
         emit(
-            f"{request.method} {request.path_qs}  webhook-id={headers.get('webhook-id', '-')}"
-            f"  signature {verdict}\n  {body.decode('utf-8', errors='replace')}"
+            f"{request.method} {request.path_qs}  webhook-id={webhook_id or '-'}{shown}"
+            f"  signature {verdict}{warning}\n  {body.decode('utf-8', errors='replace')}"
         )
         return web.Response(text="ok")
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", receive)
     return app
+
+
+def _message_and_sequence(body: bytes) -> tuple[str | None, object]:
+    """A JSON event's messageId and sequence (None when it has none, or is not JSON)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(payload, dict):
+        return None, None
+    message_id = payload.get("messageId")
+    return (message_id if isinstance(message_id, str) else None), payload.get("sequence")
 
 
 async def listen(host: str, port: int, secret: str | None, emit: Callable[[str], None]) -> None:

@@ -68,6 +68,10 @@ WAMID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
         # Our token (190, or no code): the operator fixes it and the messages wait.
         (401, 190, SubmitAnswer.TRY_LATER),
         (403, 190, SubmitAnswer.TRY_LATER),
+        # AuthException 0 is also our token (expired or revoked), per Meta's error tables.
+        (401, 0, SubmitAnswer.TRY_LATER),
+        # Code 2 is temporary downtime or overload, whatever HTTP status carries it.
+        (400, 2, SubmitAnswer.TRY_LATER),
         (401, None, SubmitAnswer.TRY_LATER),
         (403, None, SubmitAnswer.TRY_LATER),
         # Any other code on 401/403 is about this message or this account: refused.

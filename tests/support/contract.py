@@ -30,10 +30,19 @@ DELIVERY_KEYS = frozenset(
         "channel",
         "timestamp",
         "error",
+        "sequence",  # the event's place among its message's events (docs/ordering.md)
     }
 )
 READ_KEYS = frozenset(
-    {"eventType", "messageId", "customerMessageId", "destination", "channel", "timestamp"}
+    {
+        "eventType",
+        "messageId",
+        "customerMessageId",
+        "destination",
+        "channel",
+        "timestamp",
+        "sequence",
+    }
 )
 INBOUND_KEYS = frozenset(
     {"eventType", "source", "destination", "text", "channel", "messageType", "timestamp"}

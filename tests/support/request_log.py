@@ -92,6 +92,8 @@ class RequestLog:
         self._generation = 0  # bumped by clear()/reset()
         self._replies: deque[Reply] = deque()
         self._default_reply = default_reply if default_reply is not None else Reply()
+        # Decides each reply from the request itself when set (queued replies come first).
+        self.reply_for: Callable[[ReceivedRequest], Reply] | None = None
 
     # ------------------------------------------------------------------ scripting
 
@@ -133,7 +135,12 @@ class RequestLog:
     def _record(self, request: ReceivedRequest) -> Reply:
         """Record one arrived request and take the reply it gets."""
         with self._cond:
-            reply = self._replies.popleft() if self._replies else self._default_reply
+            if self._replies:
+                reply = self._replies.popleft()
+            elif self.reply_for is not None:
+                reply = self.reply_for(request)
+            else:
+                reply = self._default_reply
             self._requests.append(request)
             self._cond.notify_all()
         return reply

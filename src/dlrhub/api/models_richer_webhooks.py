@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from dlrhub.api.models import WebhookHealthFields
 from dlrhub.domain.errors import FieldError, InvalidInput
 from dlrhub.domain.timestamps import format_timestamp
-from dlrhub.domain.webhook_rules import METHODS, PRODUCTS, REPORT_TYPES, WebhookSpec
+from dlrhub.domain.webhook_rules import METHODS, ORDERINGS, PRODUCTS, REPORT_TYPES, WebhookSpec
 from dlrhub.services.richer_webhooks import TestResult
 from dlrhub.store.records import WebhookRecord
 
@@ -69,6 +69,12 @@ class WebhookRequest(BaseModel):
     customHeaders: dict[StrictStr, StrictStr] = Field(
         default_factory=dict, description="Added to every request; cannot replace ours."
     )
+    ordering: StrictStr = Field(
+        default="message",
+        json_schema_extra={"enum": list(ORDERINGS)},
+        description="message: a message's events arrive in the order they happened, a later "
+        "one waiting while an earlier one is retried; none: every event as soon as possible.",
+    )
 
     def spec(self) -> WebhookSpec:
         number = self.wabaNumber
@@ -88,6 +94,7 @@ class WebhookRequest(BaseModel):
             parameters=dict(self.parameters),
             custom_params=dict(self.customParams),
             custom_headers=dict(self.customHeaders),
+            ordering=self.ordering,
         )
 
 
@@ -101,6 +108,7 @@ class WebhookView(WebhookHealthFields):
     parameters: dict[str, str]
     customParams: dict[str, str]
     customHeaders: dict[str, str]
+    ordering: str
     createdAt: str
     updatedAt: str
 
@@ -116,6 +124,7 @@ class WebhookView(WebhookHealthFields):
             parameters=webhook.parameters,
             customParams=webhook.custom_params,
             customHeaders=webhook.custom_headers,
+            ordering=webhook.ordering,
             createdAt=format_timestamp(webhook.created_at),
             updatedAt=format_timestamp(webhook.updated_at),
             **WebhookHealthFields.of_webhook(webhook),

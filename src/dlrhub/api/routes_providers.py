@@ -88,7 +88,7 @@ async def rbm_event(
 ) -> IngestAnswer | PlainTextResponse:
     try:
         body = json.loads(await request.body())
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the parser's depth
         raise InvalidInput(
             "the body is not JSON", errors=[FieldError("body", "must be a JSON object")]
         ) from None

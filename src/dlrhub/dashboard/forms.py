@@ -34,6 +34,10 @@ METHOD_LABELS = {
     "XML": "XML (POST body)",
 }
 REPORT_LABELS = {ReportType.DLR: "DLR (delivery reports)", ReportType.MO: "MO (replies)"}
+ORDERING_LABELS = {
+    "message": "In order per message (a later event waits for an earlier one)",
+    "none": "As soon as possible (no order)",
+}
 PARAMETER_LABELS = {
     "transactionId": "Transaction ID parameter",
     "messageId": "Message ID parameter",
@@ -98,6 +102,7 @@ class WebhookForm:
     custom_params: list[Pair] = field(default_factory=lambda: [Pair()])
     custom_headers_on: bool = False
     custom_headers: list[Pair] = field(default_factory=lambda: [Pair()])
+    ordering: str = "message"
 
     @classmethod
     def of(cls, webhook: WebhookRecord) -> WebhookForm:
@@ -113,6 +118,7 @@ class WebhookForm:
             custom_params=[Pair(k, v) for k, v in webhook.custom_params.items()] or [Pair()],
             custom_headers_on=bool(webhook.custom_headers),
             custom_headers=[Pair(k, v) for k, v in webhook.custom_headers.items()] or [Pair()],
+            ordering=webhook.ordering,
         )
 
     @classmethod
@@ -136,6 +142,7 @@ class WebhookForm:
             custom_params=_pairs(form, "customParams"),
             custom_headers_on=form.get("customHeadersOn") == "on",
             custom_headers=_pairs(form, "customHeaders"),
+            ordering=text("ordering") or defaults.ordering,
         )
 
     def add_row(self, section: str) -> None:
@@ -166,6 +173,7 @@ class WebhookForm:
             parameters={name: self.parameters.get(name, "") for name in wanted},
             custom_params=custom_params if self.custom_params_on else {},
             custom_headers=custom_headers if self.custom_headers_on else {},
+            ordering=self.ordering,
         )
 
     def shown_parameters(self) -> list[str]:
@@ -217,6 +225,7 @@ __all__ = [
     "METHODS",
     "METHOD_LABELS",
     "OFFERED_REPORT_TYPES",
+    "ORDERING_LABELS",
     "PARAMETER_LABELS",
     "PRODUCTS",
     "PRODUCT_LABELS",

@@ -100,6 +100,7 @@ def _outcome(
         new_status=decision.status,
         attempts=job.attempts + 1,
         next_attempt_at=decision.next_attempt_at,
+        message_id=job.message_id,
     )
 
 

@@ -90,7 +90,9 @@ class Recorder:
                 log.warning("webhook disabled after failing continuously", webhook_id=webhook_id)
             if health.alerts_queued:
                 self._signals.deliveries_queued()
-            if any(o.next_attempt_at is not None for o in batch):
+            # A retry to schedule, or a message's event done: its next event to the same
+            # webhook may be waiting for it (docs/ordering.md).
+            if any(o.next_attempt_at is not None or o.message_id is not None for o in batch):
                 self._signals.deliveries_queued()
 
     async def close(self) -> None:

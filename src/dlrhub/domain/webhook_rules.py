@@ -86,6 +86,12 @@ class WebhookSpec:
     parameters: dict[str, str] = field(default_factory=dict)
     custom_params: dict[str, str] = field(default_factory=dict)
     custom_headers: dict[str, str] = field(default_factory=dict)
+    # "message": a message's events arrive in order; "none": in parallel (docs/ordering.md).
+    ordering: str = "message"
+
+
+# A webhook's choices of `ordering`.
+ORDERINGS = ("message", "none")
 
 
 def offered_report_types(product: str) -> tuple[ReportType, ...]:
@@ -191,6 +197,8 @@ def check_webhook(spec: WebhookSpec, *, waba_numbers: Collection[str], policy: U
     if spec.report_type in REPORT_TYPES and spec.method in METHODS:
         problems.extend(_parameter_problems(spec))
     problems.extend(_header_problems(spec.custom_headers))
+    if spec.ordering not in ORDERINGS:
+        problems.append(FieldError("ordering", f"must be one of {', '.join(ORDERINGS)}"))
     if problems:
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise InvalidInput(detail, errors=problems)

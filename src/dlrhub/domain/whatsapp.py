@@ -27,9 +27,13 @@ __all__ = [
     "submit_answer",
 ]
 
-# Error codes that mean "not now" (throughput, pair rate, app call limit, generic, spam and
-# marketing limits that lift later); everything else Meta refuses is refused for good.
-TRY_LATER_CODES = frozenset({4, 80007, 130429, 131000, 131048, 131049, 131056})
+# Error codes that mean "not now" (temporary downtime, throughput, pair rate, app call limit,
+# generic, spam and marketing limits that lift later); everything else Meta refuses is
+# refused for good.
+TRY_LATER_CODES = frozenset({2, 4, 80007, 130429, 131000, 131048, 131049, 131056})
+# Our token expired or was revoked (AuthException 0, OAuthException 190): the operator
+# fixes it and the messages wait.
+TOKEN_CODES = frozenset({0, 190})
 
 # Meta's statuses → ours. `sent` (handed to WhatsApp) is what SENT already says: no event.
 STATUSES: dict[str, MessageStatus | None] = {
@@ -46,8 +50,7 @@ def submit_answer(http_status: int, error_code: int | None) -> SubmitAnswer:
         return SubmitAnswer.ACCEPTED
     if error_code in TRY_LATER_CODES or http_status == 429 or http_status >= 500:
         return SubmitAnswer.TRY_LATER
-    if http_status in (401, 403) and error_code in (None, 190):
-        # Our token expired or was revoked: the operator fixes it, the messages wait.
+    if http_status in (401, 403) and (error_code is None or error_code in TOKEN_CODES):
         return SubmitAnswer.TRY_LATER
     return SubmitAnswer.REFUSED
 

@@ -140,7 +140,7 @@ class RbmIngest:
 def _json_body(raw_body: bytes) -> object:
     try:
         return json.loads(raw_body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the parser's depth
         raise InvalidInput("the body is not JSON") from None
 
 

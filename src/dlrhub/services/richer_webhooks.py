@@ -67,6 +67,7 @@ def spec_of(webhook: WebhookRecord) -> WebhookSpec:
         parameters=dict(webhook.parameters),
         custom_params=dict(webhook.custom_params),
         custom_headers=dict(webhook.custom_headers),
+        ordering=webhook.ordering,
     )
 
 
@@ -80,6 +81,7 @@ def _columns(spec: WebhookSpec) -> dict[str, Any]:
         "parameters": dict(spec.parameters),
         "custom_params": dict(spec.custom_params),
         "custom_headers": dict(spec.custom_headers),
+        "ordering": spec.ordering,
     }
 
 

@@ -34,12 +34,13 @@ from dlrhub.store import messages as message_store
 from dlrhub.store import webhooks as webhook_store
 from dlrhub.store.events import DeliveryLease, NewEvent, StoredDelivery
 from dlrhub.store.records import DeliveryJob, MessageRecord, WebhookRecord
-from dlrhub.store.webhooks import DELIVERY_STATUS
+from dlrhub.store.webhooks import ALERTS, DELIVERY_STATUS, ORDERING_NONE
 
 
 def _filter(webhook: WebhookRecord) -> WebhookFilter:
     return WebhookFilter(
         is_delivery_status=webhook.kind == DELIVERY_STATUS,
+        is_alerts=webhook.kind == ALERTS,
         product=webhook.product,
         report_type=webhook.report_type,
         waba_number=webhook.waba_number,
@@ -74,6 +75,7 @@ async def emit_events(
     candidates = await webhook_store.candidate_webhooks_of(
         conn, sorted({spec.account_id for spec in specs})
     )
+    sequences = await _sequences(conn, specs)
     new_events = [
         NewEvent(
             id=spec.event_id or new_id(),
@@ -82,7 +84,7 @@ async def emit_events(
             event_type=spec.route.event_type.value,
             channel=spec.route.channel.value,
             business_number=spec.route.business_number,
-            payload=encode_payload(spec.payload).decode(),
+            payload=encode_payload(_with_sequence(spec.payload, sequence)).decode(),
             occurred_at=spec.occurred_at,
             webhook_ids=[
                 webhook.id
@@ -90,16 +92,47 @@ async def emit_events(
                 if wants(_filter(webhook), spec.route)
             ],
             webhook_values=spec.webhook_values,
+            sequence=sequence,
         )
-        for spec in specs
+        for spec, sequence in zip(specs, sequences, strict=True)
     ]
     lease = _lease_for(handover, new_events)
-    stored = await event_store.insert_events(conn, new_events, now, lease=lease)
+    unordered = {
+        webhook.id
+        for found in candidates.values()
+        for webhook in found
+        if webhook.ordering == ORDERING_NONE
+    }
+    stored = await event_store.insert_events(
+        conn, new_events, now, lease=lease, unordered_webhooks=unordered
+    )
     if handover is not None and lease is not None:
         hooks = {webhook.id: webhook for found in candidates.values() for webhook in found}
         handover.jobs.extend(await _jobs_of(conn, stored, hooks, now))
     queued = Counter(delivery.event.id for delivery in stored if not delivery.leased)
     return [queued[event.id] for event in new_events]
+
+
+async def _sequences(conn: AsyncConnection, specs: Sequence[EventSpec]) -> list[int | None]:
+    """Each event's place among its message's events (1, 2, …; None without a message), in
+    the order the batch holds them. The callers hold the messages' rows locked, so no other
+    transaction numbers events of the same message meanwhile."""
+    last = await event_store.last_sequences(
+        conn, [spec.message_id for spec in specs if spec.message_id is not None]
+    )
+    numbered: list[int | None] = []
+    for spec in specs:
+        if spec.message_id is None:
+            numbered.append(None)
+            continue
+        last[spec.message_id] = last.get(spec.message_id, 0) + 1
+        numbered.append(last[spec.message_id])
+    return numbered
+
+
+def _with_sequence(payload: dict[str, object], sequence: int | None) -> dict[str, object]:
+    """The payload as sent: a message's events carry their `sequence` (docs/ordering.md)."""
+    return payload if sequence is None else {**payload, "sequence": sequence}
 
 
 def _lease_for(handover: Handover | None, new_events: Sequence[NewEvent]) -> DeliveryLease | None:
@@ -134,6 +167,7 @@ async def _jobs_of(
             webhook=hooks[delivery.webhook_id],
             webhook_values=dict(delivery.event.webhook_values),
             secrets=[secret for secret, _, _ in secrets.get(delivery.event.account_id, [])],
+            message_id=delivery.event.message_id,
         )
         for delivery in leased
     ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dlrhub.domain.delivery_state import SENDABLE, DeliveryState
@@ -24,6 +24,30 @@ from dlrhub.store.schema import (
 
 # Spelled as literal SQL so PostgreSQL can match the partial index `ix_deliveries_due`.
 _SENDABLE = text(f"deliveries.{SENDABLE_PREDICATE}")
+
+
+def _not_waiting_for_an_earlier_event() -> ColumnElement[bool]:
+    """A delivery may go unless an earlier event of its message to its webhook is still to
+    send (pending or retrying): per-message order (docs/ordering.md). Deliveries without a
+    message, and webhooks with `ordering: none`, never wait. The subquery is what the partial
+    index `ix_deliveries_order` holds: (webhook, message, sequence) of sendable deliveries."""
+    earlier = deliveries.alias("earlier")
+    unordered = select(webhooks.c.id).where(webhooks.c.ordering == "none")
+    waiting = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.webhook_id == deliveries.c.webhook_id,
+            earlier.c.message_id == deliveries.c.message_id,
+            earlier.c.sequence < deliveries.c.sequence,
+            text(f"earlier.message_id IS NOT NULL AND earlier.{SENDABLE_PREDICATE}"),
+        )
+        .exists()
+    )
+    return or_(
+        deliveries.c.message_id.is_(None),
+        ~waiting,
+        deliveries.c.webhook_id.in_(unordered.scalar_subquery()),
+    )
 
 
 async def claim_due(
@@ -46,6 +70,7 @@ async def claim_due(
         deliveries.c.next_attempt_at <= now,
         or_(deliveries.c.lease_expires_at.is_(None), deliveries.c.lease_expires_at < now),
         deliveries.c.webhook_id.not_in(disabled.scalar_subquery()),
+        _not_waiting_for_an_earlier_event(),
     )
     if exclude_webhooks:
         query = query.where(deliveries.c.webhook_id.not_in(list(exclude_webhooks)))
@@ -75,6 +100,7 @@ async def load_jobs(
                 deliveries.c.id,
                 deliveries.c.attempts,
                 deliveries.c.webhook_id,
+                deliveries.c.message_id,
                 events.c.id.label("event_id"),
                 events.c.account_id,
                 events.c.event_type,
@@ -108,6 +134,7 @@ async def load_jobs(
             webhook=hooks[row.webhook_id],
             secrets=secrets.get(row.account_id, []),
             webhook_values=dict(row.report),
+            message_id=row.message_id,
         )
         for row in rows
     ]
@@ -342,7 +369,11 @@ async def earliest_due(conn: AsyncConnection) -> datetime | None:
     value: datetime | None = (
         await conn.execute(
             select(deliveries.c.next_attempt_at)
-            .where(_SENDABLE, deliveries.c.lease_expires_at.is_(None))
+            .where(
+                _SENDABLE,
+                deliveries.c.lease_expires_at.is_(None),
+                _not_waiting_for_an_earlier_event(),
+            )
             .order_by(deliveries.c.next_attempt_at)
             .limit(1)
         )

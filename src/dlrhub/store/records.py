@@ -71,6 +71,8 @@ class WebhookRecord:
     updated_at: datetime
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    # "message": a message's events reach it in order (docs/ordering.md); "none": parallel.
+    ordering: str = "message"
 
     @classmethod
     def from_row(cls, row: Any) -> WebhookRecord:
@@ -90,6 +92,7 @@ class WebhookRecord:
             updated_at=row.updated_at,
             disabled_at=row.disabled_at,
             disabled_reason=row.disabled_reason,
+            ordering=row.ordering,
         )
 
 
@@ -107,6 +110,8 @@ class DeliveryJob:
     # The values richer webhooks send (SPEC §8), fixed when the event was stored.
     webhook_values: dict[str, str]
     secrets: list[str] = field(default_factory=list)
+    # The event's message: its later events to this webhook wait for this one (ordering).
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ class AttemptOutcome:
     new_status: str
     attempts: int
     next_attempt_at: datetime | None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from dlrhub.store.records import WebhookRecord
 from dlrhub.store.schema import accounts, deliveries, webhooks
 
 DELIVERY_STATUS = "delivery_status"
+# `ordering` of a webhook that gets a message's events in parallel (docs/ordering.md).
+ORDERING_NONE = "none"
+ORDERING_MESSAGE = "message"
 RICHER = "richer"  # migration 0007 renamed the stored "custom"
 ALERTS = "alerts"  # operational events only (docs/alerts.md)
 
