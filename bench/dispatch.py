@@ -4,6 +4,8 @@ webhook. The end-to-end table (issue 10, scenario `endtoend`): messages sent thr
 public API, timed to their webhooks. The SMPP table (issue 11, scenario `smpp`): real SMS
 through the SMPP connector to the test SMSC, with one and two sessions. The WhatsApp ingest
 table (issue 12, scenario `whatsapp`): Meta's signed status notifications, timed to webhooks.
+The ordering table (issue 13, scenario `ordering`): a backlog of DELIVERY + READ pairs drained
+with per-message order on and off.
 
     .venv/bin/python bench/dispatch.py [--quick] [--backends sqlite,postgresql] ...
     .venv/bin/python bench/dispatch.py --quick --scenarios endtoend [--dlrhub-src DIR]
@@ -41,6 +43,9 @@ from ingest_table import add_options as add_ingest_options
 from ingest_table import header as ingest_header
 from ingest_table import setups as ingest_setups
 from ingest_table import sizes_of as ingest_sizes_of
+from ordering import COLUMNS as ORDERING_COLUMNS
+from ordering import OrderingRow, run_ordering
+from ordering import header as ordering_header
 from report import Row, machine, render, source, write_json
 from scenarios import Context
 from seeding import dlrhub_env
@@ -51,8 +56,12 @@ from smpp_table import header as smpp_header
 from smpp_table import setups as smpp_setups
 from suite import Sizes, run_topology
 
-SCENARIOS = ("backlog", "latency", "flat", "isolation", "endtoend", "smpp", "whatsapp")
-SEPARATE = {"endtoend", "smpp", "whatsapp"}  # scenarios with their own table and setups
+SCENARIOS = (
+    *("backlog", "latency", "flat", "isolation"),
+    *("endtoend", "smpp", "whatsapp", "ordering"),
+)
+# Scenarios with their own table (ordering runs on the dispatch table's setups).
+SEPARATE = {"endtoend", "smpp", "whatsapp", "ordering"}
 
 
 @dataclass(frozen=True)
@@ -248,7 +257,7 @@ def check_origin(env: dict[str, str], src: Path | None) -> str:
     return origin
 
 
-Rows = tuple[list[Row], list[E2ERow], list[SmppRow], list[IngestRow]]
+Rows = tuple[list[Row], list[E2ERow], list[SmppRow], list[IngestRow], list[OrderingRow]]
 
 
 async def bench(opts: Options) -> Rows:
@@ -265,6 +274,7 @@ async def bench(opts: Options) -> Rows:
     e2e_rows: list[E2ERow] = []
     smpp_rows: list[SmppRow] = []
     ingest_rows: list[IngestRow] = []
+    ordering_rows: list[OrderingRow] = []
     try:
         if any(t.backend == "postgresql" for t in opts.topologies):
             for name in await harness.drop_stale():
@@ -295,11 +305,14 @@ async def bench(opts: Options) -> Rows:
             if "whatsapp" in opts.scenarios:
                 for topology in opts.ingest_setups:
                     ingest_rows += await run_ingest(ctx, topology, opts.ingest)
+            if "ordering" in opts.scenarios:
+                s = opts.sizes
+                ordering_rows += await run_ordering(ctx, opts.topologies, s.backlog, s.repeat)
     finally:
         if opts.keep_logs:
             print(f"logs kept in {harness.workdir}", file=sys.stderr)
         await harness.close()
-    return rows, e2e_rows, smpp_rows, ingest_rows
+    return rows, e2e_rows, smpp_rows, ingest_rows, ordering_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     info["dlrhub_src"] = src
     head = header(opts, info)
     try:
-        rows, e2e_rows, smpp_rows, ingest_rows = run(bench(opts))
+        rows, e2e_rows, smpp_rows, ingest_rows, ordering_rows = run(bench(opts))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             "interrupted: every process and database the benchmark started is gone", file=sys.stderr
@@ -330,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     if ingest_rows:
         before = "\n" if rows or e2e_rows or smpp_rows else ""
         print(before + render(ingest_rows, ingest_head, INGEST_COLUMNS))
+    ordering_head = ordering_header(opts.sizes.backlog, opts.sizes.repeat, _source_line(src))
+    if ordering_rows:
+        before = "\n" if rows or e2e_rows or smpp_rows or ingest_rows else ""
+        print(before + render(ordering_rows, ordering_head, ORDERING_COLUMNS))
     meta: dict[str, Any] = {"header": head, "machine": info, "sizes": vars(opts.sizes)}
     meta.update(endtoend_header=e2e_head, endtoend_sizes=vars(opts.e2e))
     meta.update(
@@ -342,10 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         whatsapp_sizes=vars(opts.ingest),
         whatsapp=[{**asdict(row), "ratio": row.ratio} for row in ingest_rows],
     )
+    meta.update(
+        ordering_header=ordering_head,
+        ordering=[{**asdict(row), "cost": row.cost} for row in ordering_rows],
+    )
     write_json(opts.output, rows, meta, e2e_rows)
     print(f"\nresults: {opts.output}")
     failed = [r.details for r in rows] + [r.details for r in e2e_rows]
     failed += [r.details for r in smpp_rows] + [r.details for r in ingest_rows]
+    failed += [r.details for r in ordering_rows]
     return 1 if any("error" in details for details in failed) else 0
 
 

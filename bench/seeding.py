@@ -18,13 +18,14 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from common import event_payload
+from common import DESTINATION, event_payload
 from sqlalchemy.engine import make_url
 
 from dlrhub.config import Settings
 from dlrhub.domain.formats import dlr_values
+from dlrhub.domain.payloads import delivery_payload, encode_payload, read_payload
 from dlrhub.domain.row_ids import new_id, uuid7
-from dlrhub.domain.status import MessageStatus
+from dlrhub.domain.status import Channel, MessageStatus
 from dlrhub.store.engine import create_engine
 from dlrhub.store.schema import deliveries, delivery_attempts, events, messages
 from dlrhub.wiring.hub import Hub
@@ -52,6 +53,8 @@ DELIVERY_COLUMNS = (
     "updated_at",
 )
 ATTEMPT_COLUMNS = ("delivery_id", "attempted_at", "duration_ms", "response_status", "response_body")
+# A chunk: per table, (table, columns, rows as tuples in the columns' order), in insert order.
+Chunk = list[tuple[sa.Table, Sequence[str], list[tuple[Any, ...]]]]
 
 
 @dataclass(frozen=True)
@@ -125,46 +128,144 @@ def _rows(
         yield ev, dl, at
 
 
+MESSAGE_COLUMNS = (
+    "id",
+    "account_id",
+    "customer_message_id",
+    "channel",
+    "destination",
+    "sender",
+    "body",
+    "request_hash",
+    "simulation",
+    "enable_notification",
+    "total_parts",
+    "status",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "updated_at",
+)
+ORDERED = ("message_id", "sequence")  # what the app copies from a message onto its rows
+BUSINESS_NUMBER = "+390212345678"
+
+
+def _read_after_delivery_rows(
+    owners: Iterator[Account], count: int, start: datetime
+) -> Iterator[Chunk]:
+    """`count // 2` WhatsApp messages that were delivered, then read, each with its two
+    events (DELIVERY sequence 1, READ sequence 2) and one pending delivery per event, as
+    dlrhub writes them (store/events.py): message id and sequence on the event, its payload
+    and its deliveries. Due in the order DELIVERY 1, READ 1, DELIVERY 2, READ 2, ...: every
+    READ right behind its DELIVERY, the order in which per-message order holds back most."""
+    for offset in range(0, count // 2, CHUNK // 2):
+        msgs, ev, dl = [], [], []
+        for i in range(offset, min(count // 2, offset + CHUNK // 2)):
+            owner = next(owners)
+            delivered_at = start + timedelta(microseconds=2 * i)
+            read_at = delivered_at + timedelta(microseconds=1)
+            message_id = _id_at(delivered_at)
+            msgs.append(
+                (
+                    *(message_id, owner.account_id, f"bench-{i:09d}", "WHATSAPP", DESTINATION),
+                    *(BUSINESS_NUMBER, "bench", "0" * 64, False, True, 1, "READ"),
+                    *(delivered_at, delivered_at, read_at, read_at),
+                )
+            )
+            for event, delivery in _two_events(owner, message_id, i, delivered_at, read_at):
+                ev.append(event)
+                dl.append(delivery)
+        yield [
+            (messages, MESSAGE_COLUMNS, msgs),
+            (events, (*EVENT_COLUMNS, *ORDERED, "business_number"), ev),
+            (deliveries, (*DELIVERY_COLUMNS, *ORDERED), dl),
+        ]
+
+
+def _two_events(
+    owner: Account, message_id: str, i: int, delivered_at: datetime, read_at: datetime
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """The message's DELIVERY and READ: (event row, delivery row) each, payloads and values
+    built by dlrhub's own functions, the payload with its `sequence` as emit_events adds it."""
+    common: dict[str, Any] = {
+        "message_id": message_id,
+        "customer_message_id": f"bench-{i:09d}",
+        "destination": DESTINATION,
+    }
+    delivery = delivery_payload(
+        **common,
+        status=MessageStatus.DELIVERED,
+        channel=Channel.WHATSAPP,
+        occurred_at=delivered_at,
+        error=None,
+    )
+    read = read_payload(**common, channel=Channel.WHATSAPP, occurred_at=read_at)
+    steps = (("DELIVERY", delivery, delivered_at), ("READ", read, read_at))
+    for sequence, (kind, payload, at_time) in enumerate(steps, start=1):
+        values = dlr_values(
+            **common,
+            status=MessageStatus.DELIVERED if sequence == 1 else MessageStatus.READ,
+            sent_at=delivered_at,
+            delivered_at=delivered_at,
+            read_at=read_at if sequence == 2 else None,
+        )
+        body = encode_payload({**payload, "sequence": sequence}).decode()
+        event_id, delivery_id, account = _id_at(at_time), _id_at(at_time), owner.account_id
+        event = (event_id, account, kind, "WHATSAPP", body, at_time, at_time, values)
+        queued = (delivery_id, account, event_id, owner.webhook_id, "pending", 0, at_time)
+        yield (
+            (*event, message_id, sequence, BUSINESS_NUMBER),
+            (*queued, at_time, at_time, message_id, sequence),
+        )
+
+
 def _id_at(moment: datetime) -> str:
     return str(uuid7(int(moment.timestamp() * 1000), os.urandom(10)))
 
 
-def _insert_sqlite(url: str, chunks: Iterator[Any]) -> None:
+def _as_chunks(rows: Iterator[Any]) -> Iterator[Chunk]:
+    for ev, dl, at in rows:
+        yield [
+            (events, EVENT_COLUMNS, ev),
+            (deliveries, DELIVERY_COLUMNS, dl),
+            (delivery_attempts, ATTEMPT_COLUMNS, at),
+        ]
+
+
+def _insert_sqlite(url: str, chunks: Iterator[Chunk]) -> None:
     path = make_url(url).database
     engine = sa.create_engine(f"sqlite:///{path}")
     try:
-        for ev, dl, at in chunks:
+        for chunk in chunks:
             with engine.begin() as conn:
-                conn.execute(
-                    events.insert(), [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in ev]
-                )
-                conn.execute(
-                    deliveries.insert(), [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in dl]
-                )
-                if at:
-                    conn.execute(
-                        delivery_attempts.insert(),
-                        [dict(zip(ATTEMPT_COLUMNS, r, strict=True)) for r in at],
-                    )
+                for table, columns, rows in chunk:
+                    if rows:
+                        conn.execute(
+                            table.insert(), [dict(zip(columns, r, strict=True)) for r in rows]
+                        )
         with engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
 
 
-async def _insert_postgres(url: str, chunks: Iterator[Any]) -> None:
+async def _insert_postgres(url: str, chunks: Iterator[Chunk]) -> None:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
-        for ev, dl, at in chunks:
+        for chunk in chunks:
             async with conn.transaction():
-                # asyncpg's COPY takes a json column as its text.
-                records = [(*row[:-1], json.dumps(row[-1])) for row in ev]
-                await conn.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
-                await conn.copy_records_to_table("deliveries", records=dl, columns=DELIVERY_COLUMNS)
-                if at:
+                for table, columns, rows in chunk:
+                    if not rows:
+                        continue
+                    # asyncpg's COPY takes a json column as its text.
+                    as_text = [isinstance(table.c[c].type, sa.JSON) for c in columns]
+                    records = [
+                        tuple(json.dumps(v) if j else v for v, j in zip(r, as_text, strict=True))
+                        for r in rows
+                    ]
                     await conn.copy_records_to_table(
-                        "delivery_attempts", records=at, columns=ATTEMPT_COLUMNS
+                        table.name, records=records, columns=list(columns)
                     )
         await conn.execute("ANALYZE")
     finally:
@@ -172,15 +273,24 @@ async def _insert_postgres(url: str, chunks: Iterator[Any]) -> None:
 
 
 async def insert_deliveries(
-    url: str, owners: Sequence[Account], count: int, *, done: bool = False
+    url: str,
+    owners: Sequence[Account],
+    count: int,
+    *,
+    done: bool = False,
+    read_after_delivery: bool = False,
 ) -> None:
     """`count` events with one delivery each, owned round-robin by `owners`. Due ones
     (`done=False`) are pending and due now; done ones succeeded a day ago, with their
-    attempt logged."""
+    attempt logged. `read_after_delivery`: the events are those of `count // 2` messages,
+    each a DELIVERY (sequence 1) and its READ (sequence 2), all due (the ordering scenario)."""
     if count <= 0:
         return
     start = datetime.now(UTC) - (timedelta(days=1) if done else timedelta(seconds=count / 1e6))
-    chunks = _rows(itertools.cycle(owners), count, done, start)
+    if read_after_delivery:
+        chunks = _read_after_delivery_rows(itertools.cycle(owners), count, start)
+    else:
+        chunks = _as_chunks(_rows(itertools.cycle(owners), count, done, start))
     if url.startswith("sqlite"):
         await asyncio.to_thread(_insert_sqlite, url, chunks)
     else:
