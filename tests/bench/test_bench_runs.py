@@ -13,7 +13,16 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.mark.parametrize(
-    "script", ["dispatch.py", "ceiling.py", "receiver.py", "profiles.py", "loadgen.py"]
+    "script",
+    [
+        "dispatch.py",
+        "ceiling.py",
+        "receiver.py",
+        "profiles.py",
+        "loadgen.py",
+        "ingest.py",
+        "ordering.py",
+    ],
 )
 def test_bench_script_starts(script: str) -> None:
     result = subprocess.run(
