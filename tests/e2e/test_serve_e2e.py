@@ -244,6 +244,7 @@ def _check_delivery_and_read_events(
             "channel": sent[customer_id]["channel"],
             "timestamp": payload["timestamp"],
             "error": view["error"],
+            "sequence": 1,  # a message's first event (docs/ordering.md)
         }
         assert isinstance(payload["description"], str)
         assert payload["description"]
@@ -264,6 +265,7 @@ def _check_delivery_and_read_events(
             "destination": destinations[customer_id],
             "channel": sent[customer_id]["channel"],
             "timestamp": view["readAt"],
+            "sequence": 2,  # after its DELIVERY
         }
         assert payload["channel"] in ("WHATSAPP", "RCS")
 

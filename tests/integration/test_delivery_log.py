@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from dlrhub.config import Settings
-from dlrhub.store.engine import SIMULATION_CHANNEL
+from dlrhub.store.engine import SUBMISSIONS_CHANNEL
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import API, AccountKey, inbound
 from tests.support.assertions import assert_problem
@@ -392,10 +392,11 @@ async def test_a_retry_wakes_a_worker_in_another_process(
 
 async def _worker_listens(hub: Hub) -> bool:
     """The worker's LISTEN connection is up: a backend of this database last ran the LISTEN
-    on the simulation channel, which `Database.listen` subscribes after the deliveries one."""
+    on the submissions channel, which `Database.listen` subscribes last (after the deliveries
+    and simulation ones)."""
     statement = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = :q"
     )
     async with hub.db.reading() as conn:
-        found = await conn.execute(statement, {"q": f'LISTEN "{SIMULATION_CHANNEL}"'})
+        found = await conn.execute(statement, {"q": f'LISTEN "{SUBMISSIONS_CHANNEL}"'})
         return bool(found.scalar())

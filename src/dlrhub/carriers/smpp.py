@@ -32,9 +32,6 @@ from dlrhub.store.signals import Signals, wait_for_any
 log = structlog.get_logger(__name__)
 
 BOUND, CONNECTING = SessionState.BOUND.value, SessionState.CONNECTING.value
-# How long a receipt naming no submitted part is kept for an acceptance still to be recorded:
-# far longer than any submit_sm_resp takes, short enough that stray receipts do not pile up.
-EARLY_RECEIPTS_KEPT = timedelta(hours=1)
 # Messages claimed per session, as a multiple of its window (see _submit_loop).
 CLAIM_AHEAD = 4
 
@@ -61,8 +58,6 @@ class SmppConnector:
         *,
         worker_id: str,
     ) -> None:
-        self._receipts = services.receipts
-        self._poll_interval_s = config.poll_interval_s
         self._holders = [
             SlotHolder(config, traffic, slots, signals, metrics, worker_id=worker_id)
             for bind in config.binds
@@ -75,16 +70,7 @@ class SmppConnector:
     async def run(self, stop: asyncio.Event) -> None:
         if not self._holders:
             return
-        await asyncio.gather(self._sweep(stop), *(holder.run(stop) for holder in self._holders))
-
-    async def _sweep(self, stop: asyncio.Event) -> None:
-        """Apply receipts that overtook their acceptance (services/carrier_receipts.py)."""
-        while not stop.is_set():
-            try:
-                await self._receipts.sweep(keep_for=EARLY_RECEIPTS_KEPT)
-            except Exception:
-                log.exception("sweeping kept receipts failed")
-            await wait_for_any([stop], self._poll_interval_s)
+        await asyncio.gather(*(holder.run(stop) for holder in self._holders))
 
 
 class SlotHolder:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from dlrhub.carriers.early_receipts import EarlyReceiptSweeper
 from dlrhub.carriers.http_submitter import HttpSubmitter, Send, SubmitterConfig
 from dlrhub.carriers.rbm import RbmSender, RbmTokens
 from dlrhub.carriers.smpp import SmppConfig, SmppConnector
@@ -33,7 +34,12 @@ def carriers_of(hub: Hub, metrics: Metrics, worker_id: str) -> Carriers:
         poll_interval_s=settings.poll_interval_s,
     )
     smpp = SmppConnector(config, services, slots, hub.signals, metrics.smpp, worker_id=worker_id)
-    return Carriers([smpp, *http_connectors(hub, worker_id)])
+    connectors: list[Connector] = [smpp] if settings.smpp_binds else []
+    connectors += http_connectors(hub, worker_id)
+    if connectors:  # reports may overtake acceptances on any of them
+        sweeper = EarlyReceiptSweeper(hub.receipts, interval_s=settings.poll_interval_s)
+        connectors.append(sweeper)
+    return Carriers(connectors)
 
 
 def http_connectors(hub: Hub, worker_id: str) -> list[HttpSubmitter]:
