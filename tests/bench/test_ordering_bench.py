@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-BACKLOG = 10_000  # --quick's backlog: 5,000 messages x (DELIVERY, READ)
+BACKLOG = 2_000  # 1,000 messages x (DELIVERY, READ): smaller than --quick, to keep CI short
 SETUP = {"sqlite": "SQLite x1", "postgresql": "PostgreSQL x2"}
 
 
@@ -23,6 +23,7 @@ def test_ordering_bench_keeps_each_message_in_order(db_url: str, tmp_path: Path)
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
     output = tmp_path / "bench.json"
     argv = [sys.executable, str(BENCH / "dispatch.py"), "--quick", "--scenarios", "ordering"]
+    argv += ["--backlog", str(BACKLOG)]
     argv += ["--backends", backend, "--output", str(output)]
     if backend == "postgresql":  # several workers claim concurrently: where order can break
         argv += ["--pg-workers", "2", "--pg-url", db_url]
