@@ -10,11 +10,9 @@ what it does by the phone's last two digits (see its docstring).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +20,21 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from sqlalchemy import func, select
 
 from dlrhub.domain.status import Channel
-from dlrhub.store.schema import carrier_parts, early_receipts, events, messages
+from dlrhub.store.schema import carrier_parts, early_receipts, messages
 from dlrhub.wiring.app import create_app
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import SEND, STATUS, AccountKey
+from tests.support.live_api import (
+    count,
+    counted,
+    events_of,
+    reserve_port,
+    serving_api,
+    status_of,
+    wait_status,
+)
 from tests.support.rbm_standin import RbmStandin, require_rbm_standin, write_service_account_key
 from tests.support.stack import make_settings, running_workers
 from tests.support.waiting import wait_until
@@ -39,13 +44,6 @@ pytestmark = pytest.mark.usefixtures("db_url")
 AGENT_NUMBER = "+15550783990"
 USER = "+4915112345"  # + two digits: the stand-in's behaviour
 FOREVER_MS = 600_000  # events the stand-in would post on its own never come within a test
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """pytest keeps its own signal handlers: uvicorn must not take Ctrl-C over."""
-        yield
 
 
 @dataclass
@@ -62,9 +60,7 @@ async def live(db_url: str, key_dir: Path, *, event_delay_ms: float = 5) -> Asyn
     registered the agent's number for RCS."""
     require_rbm_standin()
     key = write_service_account_key(key_dir / "rbm-key.json")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = reserve_port()
     standin = RbmStandin(key, notify_url=f"{base}/carrier/v1/rbm", event_delay_ms=event_delay_ms)
     await asyncio.to_thread(standin.start)
     settings = make_settings(
@@ -75,24 +71,17 @@ async def live(db_url: str, key_dir: Path, *, event_delay_ms: float = 5) -> Asyn
         rbm_client_token=standin.client_token,
     )
     hub = Hub.build(settings)
-    app = create_app(settings, run_workers=False, hub=hub)
-    server = _QuietServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await wait_until(lambda: server.started or serving.done(), timeout=10, what="uvicorn")
-        assert not serving.done(), serving
-        created = await hub.accounts.create(f"acct-{uuid.uuid4().hex[:8]}")
-        await hub.accounts.add_number(created.account_id, AGENT_NUMBER, Channel.RCS)
-        account = AccountKey(created.account_id, created.api_key)
-        async with (
-            running_workers(hub),
-            httpx.AsyncClient(base_url=base, trust_env=False, timeout=10) as http,
-        ):
-            yield Live(hub, http, standin, account)
+        async with serving_api(settings, hub, sock):
+            created = await hub.accounts.create(f"acct-{uuid.uuid4().hex[:8]}")
+            await hub.accounts.add_number(created.account_id, AGENT_NUMBER, Channel.RCS)
+            account = AccountKey(created.account_id, created.api_key)
+            async with (
+                running_workers(hub),
+                httpx.AsyncClient(base_url=base, trust_env=False, timeout=10) as http,
+            ):
+                yield Live(hub, http, standin, account)
     finally:
-        server.should_exit = True
-        await serving
-        sock.close()
         await asyncio.to_thread(standin.stop)
         await hub.db.dispose()
 
@@ -108,49 +97,8 @@ async def send(stack: Live, suffix: str) -> str:
     return str(response.json()["messageId"])
 
 
-async def status_of(hub: Hub, message_id: str) -> tuple[str, str | None]:
-    async with hub.db.reading() as conn:
-        row = (
-            await conn.execute(
-                select(messages.c.status, messages.c.error).where(messages.c.id == message_id)
-            )
-        ).one()
-    return str(row.status), row.error
-
-
-async def wait_status(hub: Hub, message_id: str, wanted: str) -> str | None:
-    """Wait for the message's status; its error then."""
-
-    async def probe() -> tuple[str, str | None] | None:
-        found = await status_of(hub, message_id)
-        return found if found[0] == wanted else None
-
-    return (await wait_until(probe, timeout=15, what=f"{message_id} {wanted}"))[1]
-
-
-async def events_of(hub: Hub, message_id: str | None = None) -> list[Any]:
-    """Events (type, account, payload, created_at), oldest first; one message's if given."""
-    statement = select(
-        events.c.event_type, events.c.account_id, events.c.payload, events.c.created_at
-    ).order_by(events.c.created_at)
-    if message_id is not None:
-        statement = statement.where(events.c.message_id == message_id)
-    async with hub.db.reading() as conn:
-        return list((await conn.execute(statement)).all())
-
-
-async def count(hub: Hub, table: Any) -> int:
-    async with hub.db.reading() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-
-
 def sends_to(standin: RbmStandin, suffix: str) -> list[dict[str, Any]]:
     return [event for event in standin.events("send") if event["phone"] == USER + suffix]
-
-
-def counted(answer: dict[str, Any], part: str) -> dict[str, int]:
-    """The non-zero counts of `statuses` or `replies` in what the notify URL answered."""
-    return {name: n for name, n in json.loads(answer["body"])[part].items() if n}
 
 
 async def test_sends_accepted_refused_for_good_and_retried(db_url: str, tmp_path: Path) -> None:

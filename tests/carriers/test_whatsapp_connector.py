@@ -9,19 +9,16 @@ chooses what it does by the recipient's last two digits (see its docstring).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
@@ -29,6 +26,15 @@ from dlrhub.store.schema import carrier_parts, early_receipts, events, messages
 from dlrhub.wiring.app import create_app
 from dlrhub.wiring.hub import Hub
 from tests.support.api_client import SEND, STATUS, AccountKey
+from tests.support.live_api import (
+    count,
+    counted,
+    events_of,
+    reserve_port,
+    serving_api,
+    status_of,
+    wait_status,
+)
 from tests.support.stack import make_settings, running_workers
 from tests.support.waiting import wait_until
 from tests.support.whatsapp_standin import WhatsAppStandIn
@@ -40,13 +46,6 @@ META_ID = "106540352242922"
 VERIFY_TOKEN = "meta-verify-token"
 USER = "+4915112345"  # + two digits: the stand-in's behaviour
 FOREVER_MS = 600_000  # statuses the stand-in would post on its own never come within a test
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """pytest keeps its own signal handlers: uvicorn must not take Ctrl-C over."""
-        yield
 
 
 @dataclass
@@ -61,9 +60,7 @@ class Live:
 async def live(db_url: str, *, status_delay_ms: int = 5) -> AsyncIterator[Live]:
     """The API on a real port with the workers, a stand-in posting to it, and an account whose
     business number carries the Meta id the stand-in's notifications name."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = reserve_port()
     standin = WhatsAppStandIn(f"{base}/carrier/v1/whatsapp", status_delay_ms=status_delay_ms)
     await asyncio.to_thread(standin.start)
     settings = make_settings(
@@ -74,24 +71,17 @@ async def live(db_url: str, *, status_delay_ms: int = 5) -> AsyncIterator[Live]:
         whatsapp_verify_token=VERIFY_TOKEN,
     )
     hub = Hub.build(settings)
-    app = create_app(settings, run_workers=False, hub=hub)
-    server = _QuietServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await wait_until(lambda: server.started or serving.done(), timeout=10, what="uvicorn")
-        assert not serving.done(), serving
-        created = await hub.accounts.create(f"acct-{uuid.uuid4().hex[:8]}")
-        await hub.accounts.add_waba_number(created.account_id, BUSINESS, META_ID)
-        account = AccountKey(created.account_id, created.api_key)
-        async with (
-            running_workers(hub),
-            httpx.AsyncClient(base_url=base, trust_env=False, timeout=10) as http,
-        ):
-            yield Live(hub, http, standin, account)
+        async with serving_api(settings, hub, sock):
+            created = await hub.accounts.create(f"acct-{uuid.uuid4().hex[:8]}")
+            await hub.accounts.add_waba_number(created.account_id, BUSINESS, META_ID)
+            account = AccountKey(created.account_id, created.api_key)
+            async with (
+                running_workers(hub),
+                httpx.AsyncClient(base_url=base, trust_env=False, timeout=10) as http,
+            ):
+                yield Live(hub, http, standin, account)
     finally:
-        server.should_exit = True
-        await serving
-        sock.close()
         await asyncio.to_thread(standin.stop)
         await hub.db.dispose()
 
@@ -112,43 +102,6 @@ async def send(stack: Live, suffix: str, *, to: str = USER) -> str:
     return str(response.json()["messageId"])
 
 
-async def status_of(hub: Hub, message_id: str) -> tuple[str, str | None]:
-    async with hub.db.reading() as conn:
-        row = (
-            await conn.execute(
-                select(messages.c.status, messages.c.error).where(messages.c.id == message_id)
-            )
-        ).one()
-    return str(row.status), row.error
-
-
-async def wait_status(hub: Hub, message_id: str, wanted: str) -> str | None:
-    """Wait for the message's status; its error then."""
-
-    async def probe() -> tuple[str, str | None] | None:
-        found = await status_of(hub, message_id)
-        return found if found[0] == wanted else None
-
-    status = await wait_until(probe, timeout=15, what=f"{message_id} {wanted}")
-    return status[1]
-
-
-async def events_of(hub: Hub, message_id: str | None = None) -> list[Any]:
-    """Events (type, account, payload, created_at), oldest first; one message's if given."""
-    statement = select(
-        events.c.event_type, events.c.account_id, events.c.payload, events.c.created_at
-    ).order_by(events.c.created_at)
-    if message_id is not None:
-        statement = statement.where(events.c.message_id == message_id)
-    async with hub.db.reading() as conn:
-        return list((await conn.execute(statement)).all())
-
-
-async def count(hub: Hub, table: Any) -> int:
-    async with hub.db.reading() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
-
-
 def sends_to(standin: WhatsAppStandIn, suffix: str) -> list[dict[str, Any]]:
     wanted = (USER + suffix).removeprefix("+")
     return [event for event in standin.events("send") if event["to"] == wanted]
@@ -158,11 +111,6 @@ def problem(answer: dict[str, Any]) -> dict[str, Any]:
     """The JSON body the notify URL answered the stand-in."""
     body: dict[str, Any] = json.loads(answer["body"])
     return body
-
-
-def counted(answer: dict[str, Any], part: str) -> dict[str, int]:
-    """The answer's non-zero counts of `statuses` or `replies`."""
-    return {name: n for name, n in problem(answer)[part].items() if n}
 
 
 async def test_sends_accepted_refused_for_good_and_retried(db_url: str) -> None:
@@ -320,7 +268,10 @@ async def test_a_batch_of_500_statuses_is_applied_and_answered_fast(db_url: str)
         started = time.monotonic()
         answer = await stack.standin.control("batch", {"count": 500, "status": "delivered"})
         elapsed = time.monotonic() - started
-        [notified] = [e for e in stack.standin.events("notify") if e["kind"] == "batch"]
+        # The stand-in's event line may be read after its control call answered: wait for it.
+        [notified] = await stack.standin.wait_for(
+            lambda e: e["event"] == "notify" and e["kind"] == "batch"
+        )
         print(f"500 statuses in one notification: 200 after {notified['elapsed_ms']} ms")
         assert answer["http_status"] == 200, answer
         assert counted(answer, "statuses") == {"applied": 500}

@@ -61,10 +61,9 @@ class SmppTraffic:
 
     async def submit_message(self, session: SmppSession, submission: Submission) -> None:
         """Submit the parts of a claimed message not yet accepted, and record the outcome."""
-        answer, reason, accepted = await self._submit_parts(session, submission)
+        answer, reason, accepted, result = await self._submit_parts(session, submission)
         outcome = SubmitOutcome(submission, answer, reason, tuple(accepted))
         decision = await self.services.submissions.record(outcome)
-        result = "no_session" if reason.startswith("no SMPP session") else answer.name.lower()
         self._count("submits", result)
         self._metrics.submits.labels(self.bind.name, result).inc()
         if decision.answer is SubmitAnswer.REFUSED:
@@ -72,12 +71,13 @@ class SmppTraffic:
 
     async def _submit_parts(
         self, session: SmppSession, submission: Submission
-    ) -> tuple[SubmitAnswer, str, list[AcceptedPart]]:
+    ) -> tuple[SubmitAnswer, str, list[AcceptedPart], str]:
+        """(answer, reason, parts accepted, the result the metrics count it under)."""
         message = submission.message
         sender = message.sender or self._default_sender
         if not sender:
             reason = "no sender: the message has none and DLRHUB_SMPP_DEFAULT_SENDER is unset"
-            return SubmitAnswer.REFUSED, reason, []
+            return SubmitAnswer.REFUSED, reason, [], "refused"
         # The same reference on every try: parts resent after a crash still join up.
         encoded = encode(message.body, zlib.crc32(message.id.encode()) & 0xFF)
         done = (
@@ -103,14 +103,15 @@ class SmppTraffic:
             try:
                 result = await session.submit(part)
             except SessionClosed as exc:
-                return SubmitAnswer.TRY_LATER, f"no SMPP session ({exc})", accepted
+                return SubmitAnswer.TRY_LATER, f"no SMPP session ({exc})", accepted, "no_session"
             answer = smpp_answer(result.command_status)
             if answer is not SubmitAnswer.ACCEPTED:
-                return answer, smpp_status_text(result.command_status), accepted
+                reason = smpp_status_text(result.command_status)
+                return answer, reason, accepted, answer.name.lower()
             key = stored_id_key(result.message_id)
             accepted.append(AcceptedPart(index, result.message_id, key))
             self._remember_acceptance(key)
-        return SubmitAnswer.ACCEPTED, "", accepted
+        return SubmitAnswer.ACCEPTED, "", accepted, "accepted"
 
     def _remember_acceptance(self, key: str) -> None:
         self._accepted_at[key] = time.monotonic()
