@@ -9,6 +9,8 @@ chooses what it does by the recipient's last two digits (see its docstring).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -335,3 +337,49 @@ async def test_a_real_send_without_the_connector_is_422_naming_the_settings(db_u
         assert await count(hub, messages) == 0
     finally:
         await hub.db.dispose()
+
+
+def _signed(secret: str, body: bytes) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+
+
+async def test_hostile_notifications_are_acknowledged_or_refused_never_a_500(db_url: str) -> None:
+    """Correctly signed, oddly built: a NUL or a lone surrogate in a reply's text, ids with a
+    NUL or far too long. Each is acknowledged (Meta would resend a refused batch for days) and
+    nothing unstorable is stored; a body nested past the JSON parser's depth is a 400."""
+    async with live(db_url) as stack:
+        value = {
+            "metadata": {"phone_number_id": META_ID},
+            "statuses": [
+                {"id": "wamid.\u0000x", "status": "delivered", "timestamp": "1"},
+                {"id": "wamid." + "x" * 200, "status": "delivered", "timestamp": "1"},
+            ],
+            "messages": [
+                {"from": "4915112345678", "id": "a", "type": "text", "text": {"body": "a\u0000b"}},
+                {"from": "4915112345678", "id": "b", "type": "text", "text": {"body": "\ud800"}},
+            ],
+        }
+        body = json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+            }
+        ).encode()
+        answer = await stack.http.post(
+            "/carrier/v1/whatsapp", content=body, headers=_signed(stack.standin.app_secret, body)
+        )
+        assert answer.status_code == 200, answer.text
+        assert {k: n for k, n in answer.json()["replies"].items() if n} == {"refused": 2}
+        assert await events_of(stack.hub) == []
+        # The NUL id is not read at all; the long one names nothing of ours and is not kept.
+        assert {k: n for k, n in answer.json()["statuses"].items() if n} == {"unmatched": 1}
+        assert await count(stack.hub, early_receipts) == 0
+        nested = b"[" * 100_000 + b"]" * 100_000
+        deep = await stack.http.post(
+            "/carrier/v1/whatsapp",
+            content=nested,
+            headers=_signed(stack.standin.app_secret, nested),
+        )
+        assert deep.status_code == 400, deep.text
+        assert deep.headers["content-type"].startswith("application/problem+json")
